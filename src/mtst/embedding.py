@@ -1,0 +1,56 @@
+"""``mtst embed``: sentences to embeddings, with a cosine-similarity matrix for a handful of sentences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mtst.data.files import DataFileError, read_table
+from mtst.io import atomic_path, write_jsonl
+from mtst.model.encoder import default_encoder_path
+from mtst.model.multitask import CONFIG_FILE, MultiTaskSentenceTransformer
+
+
+def load_encoder_model(path: str | Path | None) -> MultiTaskSentenceTransformer:
+    """A saved mtst model, or any local HF model directory (then without task heads)."""
+    if path and (Path(path) / CONFIG_FILE).exists():
+        return MultiTaskSentenceTransformer.load(path)
+    return MultiTaskSentenceTransformer({}, encoder=path or default_encoder_path())
+
+
+def read_sentences(path: str | Path) -> list[str]:
+    """Plain text (one sentence a line) or a CSV / JSONL / Parquet file with a ``text`` column."""
+    path = Path(path)
+    if not path.exists():
+        raise DataFileError(path, "exists", "file not found")
+    if path.suffix.lower() in {".txt", ""}:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        sentences = [line for line in lines if line]
+    else:
+        sentences = [t for t in read_table(path, required=("text",))["text"] if t.strip()]
+    if not sentences:
+        raise DataFileError(path, "non_empty", "no sentences to embed")
+    return sentences
+
+
+def save_embeddings(embeddings: np.ndarray, sentences: list[str], out: str | Path) -> None:
+    out = Path(out)
+    if out.suffix == ".npy":
+        with atomic_path(out) as tmp, tmp.open("wb") as fh:
+            np.save(fh, embeddings)
+    elif out.suffix in {".jsonl", ".ndjson"}:
+        write_jsonl(out, ({"text": s, "embedding": [round(float(x), 7) for x in e]} for s, e in zip(sentences, embeddings)))
+    else:
+        raise ValueError(f"{out}: output must end in .npy or .jsonl")
+
+
+def similarity_table(sentences: list[str], embeddings: np.ndarray) -> str:
+    """Cosine similarity matrix as text (embeddings are L2-normalised, so a dot product)."""
+    sims = embeddings @ embeddings.T
+    labels = [f"[{i}]" for i in range(len(sentences))]
+    lines = [f"{i}: {s}" for i, s in zip(labels, sentences)]
+    lines.append(" " * 6 + " ".join(f"{label:>6}" for label in labels))
+    for label, row in zip(labels, sims):
+        lines.append(f"{label:>6} " + " ".join(f"{v:6.3f}" for v in row))
+    return "\n".join(lines)

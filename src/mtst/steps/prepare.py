@@ -1,0 +1,37 @@
+"""DAG node ``prepare``: per-task split files with the profile's limits applied.
+
+The fixed splits in ``data/`` never change with the profile; this step takes the scarce Task B training
+subset (stratified by domain and label) and, for fast profiles, caps the other splits. Validation and test
+caps sample rows stratified too, so a smoke run still sees every class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mtst.config import PrepareParams
+from mtst.data import SPLITS, TASKS
+from mtst.data.datasets import read_jsonl_frame, split_path
+from mtst.data.splits import stratified_sample
+from mtst.io import atomic_dir, write_json, write_jsonl
+
+
+def run(params: PrepareParams, data_dir: str | Path = "data", out_dir: str | Path = "artifacts/splits") -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    limits = {("task_a", "train"): params.task_a_train_limit, ("task_b", "train"): params.task_b_train_limit}
+    with atomic_dir(out_dir) as tmp:
+        for task in TASKS:
+            frame = read_jsonl_frame(Path(data_dir) / f"{task}.jsonl")
+            strata = ["domain", "label"] if "domain" in frame.columns else ["label"]
+            summary[task] = {}
+            for split in SPLITS:
+                part = frame[frame["split"] == split]
+                limit = limits.get((task, split)) if split == "train" else params.eval_limit
+                if limit is not None:
+                    part = stratified_sample(part, limit, strata, params.seed)
+                write_jsonl(split_path(tmp, task, split), part.to_dict(orient="records"))
+                counts = {str(k): int(v) for k, v in part["label"].value_counts().sort_index().items()}
+                summary[task][split] = {**counts, "total": int(len(part))}
+        write_json(Path(tmp) / "summary.json", summary)
+    return summary
