@@ -42,7 +42,7 @@ def test_task_b_keeps_domains_in_every_split(task_frames):
 
 
 def test_prepare_limits_task_b_train_only(data_dir, tmp_path, task_frames):
-    summary = prepare.run(PrepareParams(task_b_train_limit=300, eval_limit=None), data_dir, tmp_path)
+    summary = prepare.run(PrepareParams(task_b_train_limit=300), data_dir, tmp_path)
     train_b = load_split(tmp_path, "task_b", "train")
     assert len(train_b) == 300 == summary["task_b"]["train"]["total"]
     assert set(train_b["label"]) == {"negative", "neutral", "positive"}
@@ -57,7 +57,7 @@ def test_prepare_limits_task_b_train_only(data_dir, tmp_path, task_frames):
 
 
 def test_prepare_is_seeded(data_dir, tmp_path):
-    params = PrepareParams(task_a_train_limit=500, task_b_train_limit=200, eval_limit=100)
+    params = PrepareParams(task_a_train_limit=500, task_b_train_limit=200, validation_limit=100, test_limit=150)
     prepare.run(params, data_dir, tmp_path / "a")
     prepare.run(params, data_dir, tmp_path / "b")
     for task in ("task_a", "task_b"):

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from mtst.training.schema import TrainParams
+
 
 class ConfigError(ValueError):
     """params.yaml or a profile is invalid; the message names the file and the offending key."""
@@ -54,7 +56,8 @@ class PrepareParams(Section):
     seed: int = 13
     task_a_train_limit: int | None = Field(None, ge=1)
     task_b_train_limit: int | None = Field(2000, ge=1)
-    eval_limit: int | None = Field(None, ge=1, description="cap on validation/test rows per task (smoke only)")
+    validation_limit: int | None = Field(None, ge=1, description="cap on validation rows per task (checked after every stage)")
+    test_limit: int | None = Field(None, ge=1, description="cap on test rows per task (fast profiles only)")
 
 
 class ModelParams(Section):
@@ -73,6 +76,7 @@ class Params(BaseModel):
     data: DataParams = DataParams()
     prepare: PrepareParams = PrepareParams()
     model: ModelParams = ModelParams()
+    train: TrainParams | None = None
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,9 @@ from mtst.io import atomic_dir, write_json, write_jsonl
 
 def run(params: PrepareParams, data_dir: str | Path = "data", out_dir: str | Path = "artifacts/splits") -> dict[str, Any]:
     summary: dict[str, Any] = {}
-    limits = {("task_a", "train"): params.task_a_train_limit, ("task_b", "train"): params.task_b_train_limit}
+    limits = {("task_a", "train"): params.task_a_train_limit, ("task_b", "train"): params.task_b_train_limit,
+              ("task_a", "validation"): params.validation_limit, ("task_b", "validation"): params.validation_limit,
+              ("task_a", "test"): params.test_limit, ("task_b", "test"): params.test_limit}
     with atomic_dir(out_dir) as tmp:
         for task in TASKS:
             frame = read_jsonl_frame(Path(data_dir) / f"{task}.jsonl")
@@ -27,7 +29,7 @@ def run(params: PrepareParams, data_dir: str | Path = "data", out_dir: str | Pat
             summary[task] = {}
             for split in SPLITS:
                 part = frame[frame["split"] == split]
-                limit = limits.get((task, split)) if split == "train" else params.eval_limit
+                limit = limits[(task, split)]
                 if limit is not None:
                     part = stratified_sample(part, limit, strata, params.seed)
                 write_jsonl(split_path(tmp, task, split), part.to_dict(orient="records"))

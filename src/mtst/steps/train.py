@@ -1,0 +1,118 @@
+"""DAG node ``train``: one freeze variant from params.yaml → a saved model plus its training record.
+
+Outputs (written atomically as one folder): ``model/``, ``history.jsonl`` (one record per step),
+``stages.json`` and ``train_summary.json``. Checkpoints go to a sibling folder so a killed run resumes
+with ``resume=True``; they are removed once the variant finishes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mtst.config import ConfigError, Params
+from mtst.data.datasets import labels_of, load_split, read_jsonl_frame
+from mtst.io import atomic_dir, write_json, write_jsonl
+from mtst.model import MultiTaskSentenceTransformer
+from mtst.training.distributed import Distributed
+from mtst.training.trainer import TaskData, Trainer
+
+
+def default_checkpoint_dir(out_dir: Path) -> Path:
+    return out_dir.parent / ".checkpoints" / out_dir.name
+
+
+def _task_data(frame, labels: list[str]) -> TaskData:
+    index = {label: i for i, label in enumerate(labels)}
+    return TaskData(frame["text"].tolist(), np.array([index[label] for label in frame["label"]], dtype=np.int64))
+
+
+def load_task_data(tasks: list[str], splits_dir: Path, augmented_train: Path | None) -> tuple[dict[str, list[str]], dict[str, TaskData], dict[str, TaskData]]:
+    labels, train, validation = {}, {}, {}
+    for task in tasks:
+        train_frame = read_jsonl_frame(augmented_train) if task == "task_b" and augmented_train else load_split(splits_dir, task, "train")
+        val_frame = load_split(splits_dir, task, "validation")
+        labels[task] = labels_of(task, _concat(train_frame, val_frame))
+        train[task] = _task_data(train_frame, labels[task])
+        validation[task] = _task_data(val_frame, labels[task])
+    return labels, train, validation
+
+
+def _concat(*frames):
+    import pandas as pd
+
+    return pd.concat([f[["label"]] for f in frames], ignore_index=True)
+
+
+def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits", out_dir: str | Path | None = None,
+        augmented_dir: str | Path | None = None, init_dir: str | Path | None = None,
+        checkpoint_dir: str | Path | None = None, resume: bool = False, show_progress: bool = True,
+        dist: Distributed | None = None) -> dict[str, Any]:
+    if params.train is None:
+        raise ConfigError("params.yaml has no 'train' section")
+    if variant not in params.train.variants:
+        raise ConfigError(f"unknown variant {variant!r}; params.yaml defines {sorted(params.train.variants)}")
+    config, train_params = params.train.variants[variant], params.train
+    dist = dist or Distributed.single()
+    out = Path(out_dir or Path("artifacts/train") / variant)
+    checkpoints = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(out)
+    if train_params.threads:
+        torch.set_num_threads(train_params.threads)
+
+    augmented_train = None
+    if config.augment and "task_b" in config.tasks:
+        if augmented_dir is None or not (Path(augmented_dir) / "task_b" / "train.jsonl").exists():
+            raise ConfigError(f"variant {variant!r} trains on the augmented Task B split, but "
+                              f"{augmented_dir}/task_b/train.jsonl does not exist: run `mtst augment` first "
+                              f"or set train.variants.{variant}.augment: false")
+        augmented_train = Path(augmented_dir) / "task_b" / "train.jsonl"
+    labels, train, validation = load_task_data(config.tasks, Path(splits_dir), augmented_train)
+
+    if config.init_from:
+        source = Path(init_dir) if init_dir else out.parent / config.init_from / "model"
+        if not source.exists():
+            raise ConfigError(f"variant {variant!r} starts from {config.init_from!r}, but {source} does not exist: "
+                              f"train {config.init_from!r} first")
+        model = MultiTaskSentenceTransformer.load(source)
+        all_tasks = list(model.tasks)
+        _, _, validation = load_task_data(all_tasks, Path(splits_dir), None)
+    else:
+        m = params.model
+        model = MultiTaskSentenceTransformer(labels, encoder=m.encoder, head=m.head, head_hidden=m.head_hidden,
+                                             head_dropout=m.head_dropout, max_length=m.max_length)
+
+    if not resume and dist.is_main:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    dist.barrier()
+    began = time.perf_counter()
+    trainer = Trainer(model, variant, config, train_params, train, validation, checkpoints, dist, show_progress)
+    state = trainer.fit(resume=resume)
+    wall = time.perf_counter() - began
+    final = state.validation[config.stages[-1].name]
+    summary: dict[str, Any] = {
+        "variant": variant, "description": config.description, "tasks": list(model.tasks),
+        "trained_tasks": config.tasks, "augmented": augmented_train is not None, "seed": train_params.seed,
+        "wall_s": round(sum(s["wall_s"] for s in state.stages), 3), "process_wall_s": round(wall, 3),
+        "steps": state.global_step, "world_size": dist.world_size,
+        "train_rows": {t: len(d) for t, d in train.items()}, "validation": final,
+        "validation_by_stage": state.validation,
+        "params": {"variant": config.model_dump(), "train": train_params.model_dump(exclude={"variants"}),
+                   "model": params.model.model_dump()},
+    }
+    if "initial" in state.validation and "task_a" in state.validation["initial"] and "task_a" in final:
+        before, after = state.validation["initial"]["task_a"]["macro_f1"], final["task_a"]["macro_f1"]
+        summary["task_a_retained"] = round(after / before, 4) if before else None
+    if dist.is_main:
+        with atomic_dir(out) as tmp:
+            model.save(tmp / "model")
+            write_jsonl(tmp / "history.jsonl", state.history)
+            write_json(tmp / "stages.json", state.stages)
+            write_json(tmp / "train_summary.json", summary)
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    dist.barrier()
+    return summary

@@ -1,0 +1,1 @@
+"""Staged multi-task training: task samplers, loss weighting, stage schedule, trainer, checkpoints."""

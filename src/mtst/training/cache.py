@@ -1,0 +1,53 @@
+"""Embedding cache for frozen-encoder stages.
+
+While the encoder is frozen (and in eval mode) a sentence's embedding never changes, so each sentence is
+encoded once and the heads train on the cached vectors: an epoch costs a matrix multiply instead of a
+transformer forward. The cache is keyed by the encoder's weights, the max length and the texts, and is
+shared between variants and runs under ``.cache/embeddings``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mtst.io import atomic_path
+from mtst.model import MultiTaskSentenceTransformer
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("MTST_EMBEDDING_CACHE", ".cache/embeddings"))
+
+
+def encoder_fingerprint(model: MultiTaskSentenceTransformer) -> str:
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.encoder.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def texts_fingerprint(texts: list[str], max_length: int) -> str:
+    digest = hashlib.sha256(str(max_length).encode())
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def cached_embeddings(model: MultiTaskSentenceTransformer, texts: list[str], batch_size: int,
+                      fingerprint: str | None = None, use_disk: bool = True) -> torch.Tensor:
+    """Embeddings of ``texts`` under the current (frozen) encoder, from disk when already computed."""
+    fingerprint = fingerprint or encoder_fingerprint(model)
+    path = cache_root() / f"{fingerprint}-{texts_fingerprint(texts, model.max_length)}.npy"
+    if use_disk and path.exists():
+        return torch.from_numpy(np.load(path))
+    embeddings = model.encode(texts, batch_size=batch_size, show_progress=len(texts) > 4 * batch_size)
+    if use_disk:
+        with atomic_path(path) as tmp, tmp.open("wb") as fh:
+            np.save(fh, embeddings)
+    return torch.from_numpy(embeddings)

@@ -1,0 +1,42 @@
+"""Training checkpoints: weights (safetensors) plus optimiser, scheduler, sampler, loss-weight and RNG
+state, written atomically so a run killed at any instant resumes from the last complete checkpoint."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from mtst.io import atomic_dir
+
+WEIGHTS = "model.safetensors"
+STATE = "state.pt"
+HISTORY = "history.jsonl"
+
+
+def save_checkpoint(directory: Path, model: torch.nn.Module, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
+    with atomic_dir(directory) as tmp:
+        weights = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / WEIGHTS))
+        torch.save({**state, "rng": rng_state()}, tmp / STATE)
+        (tmp / HISTORY).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
+
+
+def load_checkpoint(directory: Path, model: torch.nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    model.load_state_dict(load_file(str(directory / WEIGHTS)))
+    state = torch.load(directory / STATE, weights_only=False)
+    history = [json.loads(line) for line in (directory / HISTORY).read_text().splitlines() if line]
+    return state, history
+
+
+def rng_state() -> dict[str, Any]:
+    return {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])

@@ -1,0 +1,41 @@
+"""Optimiser and schedule for one stage: discriminative learning rates and linear warmup/decay."""
+
+from __future__ import annotations
+
+from torch import nn
+from torch.optim import AdamW
+from torch.optim.lr_scheduler import LambdaLR
+
+from mtst.model import MultiTaskSentenceTransformer
+from mtst.training.schema import StageParams
+
+
+def build_optimizer(model: MultiTaskSentenceTransformer, stage: StageParams, extra: nn.Module | None = None,
+                    include_encoder: bool = True) -> AdamW:
+    """Heads (and learned loss weights) at ``lr_head``; encoder block at depth d from the top at
+    ``lr_encoder * layer_decay ** d``, embeddings deepest. Groups exist for every block even while frozen,
+    so gradual unfreezing only flips ``requires_grad`` (AdamW skips parameters without gradients)."""
+    groups = [{"name": "heads", "params": [p for h in model.heads.values() for p in h.parameters()],
+               "lr": stage.lr_head, "weight_decay": stage.weight_decay}]
+    if extra is not None and list(extra.parameters()):
+        groups.append({"name": "loss_weights", "params": list(extra.parameters()), "lr": stage.lr_head, "weight_decay": 0.0})
+    if include_encoder:
+        for depth, params in enumerate(model.encoder_depth_groups()):
+            groups.append({"name": f"encoder_{depth}", "params": params,
+                           "lr": stage.lr_encoder * stage.layer_decay ** depth, "weight_decay": stage.weight_decay})
+    return AdamW(groups)
+
+
+def warmup_linear(total_steps: int, warmup_ratio: float):
+    warmup = int(total_steps * warmup_ratio)
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return factor
+
+
+def build_scheduler(optimizer: AdamW, total_steps: int, warmup_ratio: float) -> LambdaLR:
+    return LambdaLR(optimizer, warmup_linear(total_steps, warmup_ratio))

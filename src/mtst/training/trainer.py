@@ -1,0 +1,254 @@
+"""The staged multi-task trainer.
+
+A variant is a list of stages. Each stage sets what trains (encoder frozen / top-k / gradual / all,
+heads frozen or not), builds its optimiser (discriminative lrs, warmup), and runs steps: choose a task
+(sampling strategy, optionally moved by a curriculum), take that task's next length-grouped batch, apply
+the task's loss weight, step. Frozen-encoder stages train on cached embeddings. A checkpoint is written
+every ``checkpoint_every`` steps and at each stage end; ``resume`` continues from the last one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import f1_score
+from tqdm.auto import tqdm
+
+from mtst.model import MultiTaskSentenceTransformer
+from mtst.training.batching import TaskBatchSampler, pad_batch, shard, steps_for, tokenize_texts
+from mtst.training.cache import cached_embeddings, encoder_fingerprint
+from mtst.training.checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from mtst.training.distributed import Distributed
+from mtst.training.losses import TaskLossWeighting
+from mtst.training.optim import build_optimizer, build_scheduler
+from mtst.training.sampling import curriculum_mix, normalise, task_probabilities
+from mtst.training.schema import StageParams, TrainParams, VariantParams
+
+
+@dataclass
+class TaskData:
+    """Texts and integer labels of one task's split."""
+
+    texts: list[str]
+    labels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class TrainState:
+    stage_index: int = 0
+    step_in_stage: int = 0
+    global_step: int = 0
+    wall_s: float = 0.0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    validation: dict[str, Any] = field(default_factory=dict)
+
+
+class Trainer:
+    def __init__(self, model: MultiTaskSentenceTransformer, variant_name: str, variant: VariantParams,
+                 params: TrainParams, train: dict[str, TaskData], validation: dict[str, TaskData],
+                 checkpoint_dir: Path, dist: Distributed | None = None, show_progress: bool = True) -> None:
+        self.model, self.variant_name, self.variant, self.params = model, variant_name, variant, params
+        self.train, self.validation = train, validation
+        self.checkpoint_dir = checkpoint_dir
+        self.dist = dist or Distributed.single()
+        self.show_progress = show_progress and self.dist.is_main
+        self.state = TrainState()
+        self.token_ids = {t: tokenize_texts(model.tokenizer, d.texts, model.max_length) for t, d in train.items()}
+        self.lengths = {t: np.array([len(ids) for ids in self.token_ids[t]]) for t in train}
+
+    # ---- public ----------------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> TrainState:
+        """Run every stage (from the last checkpoint when ``resume``); return the final state."""
+        resumed: dict[str, Any] | None = None
+        if resume and (self.checkpoint_dir / "state.pt").exists():
+            saved, history = load_checkpoint(self.checkpoint_dir, self.model)
+            self.state = TrainState(saved["stage_index"], saved["step_in_stage"], saved["global_step"],
+                                    saved["wall_s"], history, saved["stages"], saved["validation"])
+            resumed = saved
+        elif self.variant.init_from:
+            self.state.validation["initial"] = self.validate()
+        for index in range(self.state.stage_index, len(self.variant.stages)):
+            self._run_stage(index, resumed if resumed and resumed["stage_index"] == index else None)
+            resumed = None
+        return self.state
+
+    @torch.inference_mode()
+    def validate(self) -> dict[str, dict[str, float]]:
+        """Macro-F1 and accuracy of every head on its validation split."""
+        out = {}
+        for task, data in self.validation.items():
+            if task not in self.model.tasks or not len(data):
+                continue
+            embeddings = self.model.encode(data.texts, batch_size=self.params.eval_batch_size)
+            predicted = self.model.predict_proba_from_embeddings(embeddings, task).argmax(axis=1)
+            out[task] = {"macro_f1": float(f1_score(data.labels, predicted, average="macro")),
+                         "accuracy": float((predicted == data.labels).mean())}
+        return out
+
+    # ---- stages ----------------------------------------------------------------------------------------
+    def _stage_tasks(self, stage: StageParams) -> list[str]:
+        return list(stage.tasks or self.variant.tasks)
+
+    def _configure_freezing(self, stage: StageParams, step: int, steps_per_epoch: int) -> int:
+        """Apply the stage's encoder mode for ``step``; return how many encoder blocks are trainable."""
+        model, depth = self.model, len(self.model.encoder_layers)
+        if stage.encoder == "frozen":
+            model.freeze_encoder()
+            unfrozen = 0
+        elif stage.encoder == "all":
+            model.unfreeze_encoder()
+            unfrozen = depth + 1
+        elif stage.encoder.startswith("top:"):
+            unfrozen = int(stage.encoder.split(":")[1])
+            model.unfreeze_top_layers(unfrozen)
+        else:  # gradual
+            u = stage.unfreeze
+            interval = steps_per_epoch if u.every == "epoch" else u.every_steps
+            unfrozen = min(u.initial_layers + u.layers_per_step * (step // interval), u.max_layers)
+            model.unfreeze_top_layers(unfrozen)
+        tasks = self._stage_tasks(stage)
+        for task in model.tasks:
+            if task in tasks and task not in stage.freeze_heads:
+                model.unfreeze_head(task)
+            else:
+                model.freeze_head(task)
+        return unfrozen
+
+    def _run_stage(self, index: int, resumed: dict[str, Any] | None) -> None:
+        stage, params, dist = self.variant.stages[index], self.params, self.dist
+        tasks = self._stage_tasks(stage)
+        sizes = {t: len(self.train[t]) for t in tasks}
+        total = steps_for(stage.epochs, sizes, params.batch_size)
+        for cap in (stage.max_steps, params.max_steps_per_stage):
+            if cap:
+                total = min(total, cap)
+        steps_per_epoch = steps_for(1.0, sizes, params.batch_size)
+        use_cache = stage.encoder == "frozen" and params.embedding_cache
+        self._configure_freezing(stage, 0, steps_per_epoch)
+        began = time.perf_counter()  # the stage's wall time includes building the embedding cache
+
+        cache: dict[str, torch.Tensor] = {}
+        if use_cache:
+            fingerprint = encoder_fingerprint(self.model)
+            cache = {t: cached_embeddings(self.model, self.train[t].texts, params.eval_batch_size, fingerprint) for t in tasks}
+
+        weighting = TaskLossWeighting(tasks, stage.loss.weighting, stage.loss.weights)
+        optimizer = build_optimizer(self.model, stage, weighting, include_encoder=not use_cache)
+        scheduler = build_scheduler(optimizer, total, stage.warmup_ratio)
+        sampler = TaskBatchSampler({t: self.lengths[t] for t in tasks}, params.batch_size, params.seed, index,
+                                   params.length_grouping)
+        start = 0
+        if resumed:
+            optimizer.load_state_dict(resumed["optimizer"])
+            scheduler.load_state_dict(resumed["scheduler"])
+            weighting.load_state_dict(resumed["weighting"])
+            sampler.load_state_dict(resumed["sampler"])
+            restore_rng(resumed["rng"])
+            start = resumed["step_in_stage"]
+        else:
+            torch.manual_seed(params.seed * 1000 + index)
+
+        base_probs = task_probabilities(sizes, stage.sampling)
+        round_robin = stage.sampling.strategy == "round_robin" and stage.curriculum is None
+        self.model.train()
+        if use_cache:
+            self.model.encoder.eval()  # the cached vectors were computed in eval mode
+        ema: dict[str, float] = {}
+        bar = tqdm(range(start, total), initial=start, total=total, disable=not self.show_progress,
+                   desc=f"{self.variant_name}/{stage.name}", unit="step", dynamic_ncols=True)
+        for step in bar:
+            progress = step / max(1, total - 1)
+            probs, factors = dict(base_probs), {t: 1.0 for t in tasks}
+            if stage.curriculum:
+                mix = curriculum_mix(stage.curriculum, progress, tasks)
+                if stage.curriculum.target in ("sampling", "both"):
+                    probs = normalise(mix)
+                if stage.curriculum.target in ("loss", "both"):
+                    factors = {t: mix[t] * len(tasks) / sum(mix.values()) for t in tasks}
+            if stage.encoder == "gradual":
+                unfrozen = self._configure_freezing(stage, step, steps_per_epoch)
+            task = sampler.choose_task(step, probs, round_robin)
+            rows = shard(sampler.next_batch(task), dist.rank, dist.world_size)
+            labels = torch.as_tensor(self.train[task].labels[rows], dtype=torch.long)
+
+            if use_cache:
+                logits = self.model.heads[task](cache[task][rows])
+            else:
+                ids, mask = pad_batch([self.token_ids[task][i] for i in rows], self.model.tokenizer.pad_token_id)
+                with self._autocast():
+                    embeddings = self.model.embed_tokens(ids, mask)
+                logits = self.model.heads[task](embeddings.float())
+            loss = F.cross_entropy(logits, labels)
+            objective = weighting.weighted(task, loss, factors[task])
+            objective.backward()
+            dist.average_gradients(self.model, weighting, local_rows=len(rows))
+            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+
+            loss_value = dist.mean(float(loss.detach()))
+            ema[task] = loss_value if task not in ema else 0.9 * ema[task] + 0.1 * loss_value
+            record: dict[str, Any] = {"step": self.state.global_step, "stage": stage.name, "stage_index": index,
+                                      "epoch": round(step / steps_per_epoch, 4), "task": task,
+                                      f"loss/{task}": round(loss_value, 6)}
+            record.update({f"p/{t}": round(probs[t], 4) for t in tasks})
+            record.update({f"weight/{t}": round(w * factors[t], 4) for t, w in weighting.effective_weights().items()})
+            record.update({f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups if g["name"] in ("heads", "encoder_0")})
+            if stage.encoder == "gradual":
+                record["unfrozen_layers"] = unfrozen
+            self.state.history.append(record)
+            self.state.global_step += 1
+            bar.set_postfix({f"loss_{t[-1]}": f"{v:.3f}" for t, v in ema.items()})
+            if (step + 1) % params.checkpoint_every == 0 and step + 1 < total:
+                self._checkpoint(index, step + 1, optimizer, scheduler, weighting, sampler, began)
+        bar.close()
+
+        self.model.eval()
+        elapsed = self.state.wall_s + time.perf_counter() - began
+        validation = self.validate()
+        self.state.validation[stage.name] = validation
+        self.state.stages.append({"name": stage.name, "index": index,
+                                  "start_step": self._stage_start(index), "end_step": self.state.global_step,
+                                  "steps": total, "tasks": tasks, "cached_embeddings": use_cache,
+                                  "wall_s": round(elapsed, 3), "validation": validation,
+                                  "params": stage.model_dump()})
+        self.state.wall_s = 0.0
+        self.state.stage_index, self.state.step_in_stage = index + 1, 0
+        self._checkpoint(index + 1, 0, None, None, None, None, None)
+
+    def _stage_start(self, index: int) -> int:
+        steps = [r["step"] for r in self.state.history if r["stage_index"] == index]
+        return min(steps) if steps else self.state.global_step
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if not self.params.bf16:
+            return contextlib.nullcontext()
+        device = "cuda" if next(self.model.parameters()).is_cuda else "cpu"
+        return torch.autocast(device, dtype=torch.bfloat16)
+
+    def _checkpoint(self, stage_index: int, step_in_stage: int, optimizer: Any, scheduler: Any, weighting: Any,
+                    sampler: TaskBatchSampler | None, began: float | None) -> None:
+        if not self.dist.is_main:
+            self.dist.barrier()
+            return
+        state = {"stage_index": stage_index, "step_in_stage": step_in_stage, "global_step": self.state.global_step,
+                 "wall_s": (self.state.wall_s + time.perf_counter() - began) if began else 0.0,
+                 "stages": self.state.stages, "validation": self.state.validation,
+                 "optimizer": optimizer.state_dict() if optimizer else None,
+                 "scheduler": scheduler.state_dict() if scheduler else None,
+                 "weighting": weighting.state_dict() if weighting else None,
+                 "sampler": sampler.state_dict() if sampler else None, "variant": self.variant_name}
+        save_checkpoint(self.checkpoint_dir, self.model, state, self.state.history)
+        self.dist.barrier()
