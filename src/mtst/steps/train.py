@@ -73,6 +73,7 @@ def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits
         augmented_train = Path(augmented_dir) / "task_b" / "train.jsonl"
     labels, train, validation = load_task_data(config.tasks, Path(splits_dir), augmented_train)
 
+    torch.manual_seed(train_params.seed)  # head initialisation is part of the seeded run
     if config.init_from:
         source = Path(init_dir) if init_dir else out.parent / config.init_from / "model"
         if not source.exists():

@@ -111,6 +111,7 @@ class TrainParams(Strict):
     seed: int = 13
     batch_size: int = Field(32, ge=1)
     length_grouping: bool = Field(True, description="batch similar lengths together (less padding)")
+    pad_to: int | None = Field(None, ge=8, description="pad every batch to this length (benchmark baseline); null = dynamic padding")
     bf16: bool = Field(False, description="bf16 autocast on CPU/GPU for encoder forward/backward")
     embedding_cache: bool = Field(True, description="frozen-encoder stages train heads on cached embeddings")
     checkpoint_every: int = Field(200, ge=1, description="steps between checkpoints (also at each stage end)")

@@ -185,7 +185,8 @@ class Trainer:
             if use_cache:
                 logits = self.model.heads[task](cache[task][rows])
             else:
-                ids, mask = pad_batch([self.token_ids[task][i] for i in rows], self.model.tokenizer.pad_token_id)
+                ids, mask = pad_batch([self.token_ids[task][i] for i in rows], self.model.tokenizer.pad_token_id,
+                                      params.pad_to)
                 with self._autocast():
                     embeddings = self.model.embed_tokens(ids, mask)
                 logits = self.model.heads[task](embeddings.float())
