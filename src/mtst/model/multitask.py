@@ -31,9 +31,10 @@ class MultiTaskSentenceTransformer(nn.Module):
     """
 
     def __init__(self, tasks: dict[str, Sequence[str]], encoder: str | Path | None = None, head: str = "linear",
-                 head_hidden: int = 256, head_dropout: float = 0.1, max_length: int = 128) -> None:
+                 head_hidden: int = 256, head_dropout: float = 0.1, max_length: int = 128,
+                 encoder_dropout: float | None = None) -> None:
         super().__init__()
-        self.encoder, self.tokenizer = load_backbone(encoder)
+        self.encoder, self.tokenizer = load_backbone(encoder, encoder_dropout)
         self.tasks = {name: list(labels) for name, labels in tasks.items()}
         self.head_config = {"head": head, "head_hidden": head_hidden, "head_dropout": head_dropout}
         self.max_length = max_length

@@ -85,7 +85,8 @@ def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits
     else:
         m = params.model
         model = MultiTaskSentenceTransformer(labels, encoder=m.encoder, head=m.head, head_hidden=m.head_hidden,
-                                             head_dropout=m.head_dropout, max_length=m.max_length)
+                                             head_dropout=m.head_dropout, max_length=m.max_length,
+                                             encoder_dropout=m.encoder_dropout)
 
     if not resume and dist.is_main:
         shutil.rmtree(checkpoints, ignore_errors=True)

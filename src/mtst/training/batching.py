@@ -44,7 +44,8 @@ def pad_batch(rows: list[list[int]], pad_id: int, pad_to: int | None = None) -> 
     return ids, mask
 
 
-def epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, group_by_length: bool) -> list[np.ndarray]:
+def epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator, group_by_length: bool,
+                  min_batch: int = 1) -> list[np.ndarray]:
     """One epoch's batches of row indices. With grouping: shuffle, sort within mega-batches of 50
     batches by length, cut into batches, shuffle the batch order (the HF ``group_by_length`` recipe)."""
     order = rng.permutation(len(lengths))
@@ -53,6 +54,8 @@ def epoch_batches(lengths: np.ndarray, batch_size: int, rng: np.random.Generator
         chunks = [order[i:i + mega] for i in range(0, len(order), mega)]
         order = np.concatenate([c[np.argsort(-lengths[c], kind="stable")] for c in chunks])
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    if len(batches) > 1 and len(batches[-1]) < min_batch:  # every DDP rank needs at least one row
+        batches[-2:] = [np.concatenate(batches[-2:])]
     if group_by_length:
         batches = [batches[i] for i in rng.permutation(len(batches))]
     return batches
@@ -73,6 +76,7 @@ class TaskBatchSampler:
     seed: int
     stage_index: int
     group_by_length: bool = True
+    min_batch: int = 1
     cursors: dict[str, TaskCursor] = field(default_factory=dict)
     _cache: dict[str, tuple[int, list[np.ndarray]]] = field(default_factory=dict, repr=False)
 
@@ -85,7 +89,7 @@ class TaskBatchSampler:
         if cached is None or cached[0] != epoch:
             task_index = sorted(self.sizes).index(task)
             rng = np.random.default_rng([self.seed, self.stage_index, task_index, epoch])
-            cached = (epoch, epoch_batches(self.sizes[task], self.batch_size, rng, self.group_by_length))
+            cached = (epoch, epoch_batches(self.sizes[task], self.batch_size, rng, self.group_by_length, self.min_batch))
             self._cache[task] = cached
         return cached[1]
 

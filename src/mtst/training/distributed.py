@@ -50,12 +50,13 @@ class Distributed:
                     param.grad.mul_(local_rows / rows.item())
                     dist.all_reduce(param.grad)
 
-    def mean(self, value: float) -> float:
+    def mean(self, value: float, rows: int) -> float:
+        """Row-weighted mean of a per-rank mean (ranks may hold unequal shares of the last batch)."""
         if self.world_size == 1:
             return value
-        tensor = torch.tensor([value])
+        tensor = torch.tensor([value * rows, float(rows)], dtype=torch.float64)
         dist.all_reduce(tensor)
-        return float(tensor.item()) / self.world_size
+        return float(tensor[0] / tensor[1])
 
     def barrier(self) -> None:
         if self.world_size > 1:

@@ -147,7 +147,7 @@ class Trainer:
         optimizer = build_optimizer(self.model, stage, weighting, include_encoder=not use_cache)
         scheduler = build_scheduler(optimizer, total, stage.warmup_ratio)
         sampler = TaskBatchSampler({t: self.lengths[t] for t in tasks}, params.batch_size, params.seed, index,
-                                   params.length_grouping)
+                                   params.length_grouping, min_batch=dist.world_size)
         start = 0
         if resumed:
             optimizer.load_state_dict(resumed["optimizer"])
@@ -199,7 +199,7 @@ class Trainer:
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
 
-            loss_value = dist.mean(float(loss.detach()))
+            loss_value = dist.mean(float(loss.detach()), len(rows))
             ema[task] = loss_value if task not in ema else 0.9 * ema[task] + 0.1 * loss_value
             record: dict[str, Any] = {"step": self.state.global_step, "stage": stage.name, "stage_index": index,
                                       "epoch": round(step / steps_per_epoch, 4), "task": task,
