@@ -45,6 +45,10 @@ class MultiTaskSentenceTransformer(nn.Module):
 
     # ---- forward -------------------------------------------------------------------------------------
     @property
+    def device(self) -> torch.device:
+        return next(self.encoder.parameters()).device
+
+    @property
     def embedding_dim(self) -> int:
         return int(self.encoder.config.hidden_size)
 
@@ -72,7 +76,8 @@ class MultiTaskSentenceTransformer(nn.Module):
         for start in tqdm(starts, desc="embed", unit="batch", disable=not show_progress):
             idx = order[start:start + batch_size]
             batch = self.tokenize([texts[i] for i in idx])
-            out[idx] = self.embed_tokens(batch["input_ids"], batch["attention_mask"]).float().numpy()
+            embedded = self.embed_tokens(batch["input_ids"].to(self.device), batch["attention_mask"].to(self.device))
+            out[idx] = embedded.float().cpu().numpy()
         self.train(was_training)
         return out
 
@@ -80,8 +85,8 @@ class MultiTaskSentenceTransformer(nn.Module):
     def predict_proba_from_embeddings(self, embeddings: np.ndarray | torch.Tensor, task: str) -> np.ndarray:
         was_training = self.training
         self.eval()
-        tensor = torch.as_tensor(embeddings, dtype=torch.float32)
-        probs = torch.softmax(self.heads[task](tensor), dim=-1).numpy()
+        tensor = torch.as_tensor(embeddings, dtype=torch.float32, device=self.device)
+        probs = torch.softmax(self.heads[task](tensor), dim=-1).cpu().numpy()
         self.train(was_training)
         return probs
 
@@ -142,7 +147,7 @@ class MultiTaskSentenceTransformer(nn.Module):
         """``path/encoder`` is a sentence-transformers directory; heads go to safetensors. Atomic as a whole."""
         with atomic_dir(path) as tmp:
             save_sentence_transformer(self.encoder, self.tokenizer, tmp / ENCODER_DIR, self.max_length)
-            heads = {k: v.detach().contiguous() for k, v in self.heads.state_dict().items()}
+            heads = {k: v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}
             save_file(heads, str(tmp / HEADS_FILE))
             (tmp / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2, sort_keys=True))
 

@@ -88,6 +88,10 @@ def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits
                                              head_dropout=m.head_dropout, max_length=m.max_length,
                                              encoder_dropout=m.encoder_dropout)
 
+    if train_params.device == "cpu":
+        model.to("cpu")
+    else:
+        model.to(dist.device if train_params.device == "auto" else train_params.device)
     if not resume and dist.is_main:
         shutil.rmtree(checkpoints, ignore_errors=True)
     dist.barrier()

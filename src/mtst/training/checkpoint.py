@@ -20,7 +20,7 @@ HISTORY = "history.jsonl"
 
 def save_checkpoint(directory: Path, model: torch.nn.Module, state: dict[str, Any], history: list[dict[str, Any]]) -> None:
     with atomic_dir(directory) as tmp:
-        weights = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+        weights = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
         save_file(weights, str(tmp / WEIGHTS))
         torch.save({**state, "rng": rng_state()}, tmp / STATE)
         (tmp / HISTORY).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
@@ -28,15 +28,20 @@ def save_checkpoint(directory: Path, model: torch.nn.Module, state: dict[str, An
 
 def load_checkpoint(directory: Path, model: torch.nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     model.load_state_dict(load_file(str(directory / WEIGHTS)))
-    state = torch.load(directory / STATE, weights_only=False)
+    state = torch.load(directory / STATE, weights_only=False, map_location="cpu")
     history = [json.loads(line) for line in (directory / HISTORY).read_text().splitlines() if line]
     return state, history
 
 
 def rng_state() -> dict[str, Any]:
-    return {"torch": torch.get_rng_state(), "python": random.getstate()}
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

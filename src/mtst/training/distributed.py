@@ -31,8 +31,17 @@ class Distributed:
         if world <= 1:
             return cls.single()
         if not dist.is_initialized():
+            if torch.cuda.is_available():
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         return cls(dist.get_rank(), dist.get_world_size())
+
+    @property
+    def device(self) -> torch.device:
+        """This rank's device: its own GPU (LOCAL_RANK) where there are GPUs, else the CPU."""
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+        return torch.device("cpu")
 
     @property
     def is_main(self) -> bool:
@@ -42,7 +51,7 @@ class Distributed:
         """Sum row-weighted gradients over ranks: equals the gradient of the mean loss over the global batch."""
         if self.world_size == 1:
             return
-        rows = torch.tensor([float(local_rows)])
+        rows = torch.tensor([float(local_rows)], device=self.device)
         dist.all_reduce(rows)
         for module in modules:
             for param in module.parameters():
@@ -54,7 +63,7 @@ class Distributed:
         """Row-weighted mean of a per-rank mean (ranks may hold unequal shares of the last batch)."""
         if self.world_size == 1:
             return value
-        tensor = torch.tensor([value * rows, float(rows)], dtype=torch.float64)
+        tensor = torch.tensor([value * rows, float(rows)], dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor)
         return float(tensor[0] / tensor[1])
 

@@ -117,5 +117,7 @@ class TrainParams(Strict):
     checkpoint_every: int = Field(200, ge=1, description="steps between checkpoints (also at each stage end)")
     eval_batch_size: int = Field(128, ge=1)
     threads: int | None = Field(None, ge=1, description="torch intra-op threads; null = torch default")
+    device: str = Field("auto", description="auto (this rank's GPU if any, else CPU), cpu, cuda, cuda:N")
+    epoch_scale: float = Field(1.0, gt=0, description="multiplies every stage's epochs (profiles)")
     max_steps_per_stage: int | None = Field(None, ge=1, description="cap on every stage's steps (smoke profile)")
     variants: dict[str, VariantParams]

@@ -129,7 +129,7 @@ class Trainer:
         stage, params, dist = self.variant.stages[index], self.params, self.dist
         tasks = self._stage_tasks(stage)
         sizes = {t: len(self.train[t]) for t in tasks}
-        total = steps_for(stage.epochs, sizes, params.batch_size)
+        total = steps_for(stage.epochs * params.epoch_scale, sizes, params.batch_size)
         for cap in (stage.max_steps, params.max_steps_per_stage):
             if cap:
                 total = min(total, cap)
@@ -141,7 +141,8 @@ class Trainer:
         cache: dict[str, torch.Tensor] = {}
         if use_cache:
             fingerprint = encoder_fingerprint(self.model)
-            cache = {t: cached_embeddings(self.model, self.train[t].texts, params.eval_batch_size, fingerprint) for t in tasks}
+            cache = {t: cached_embeddings(self.model, self.train[t].texts, params.eval_batch_size, fingerprint).to(self.model.device)
+                     for t in tasks}
 
         weighting = TaskLossWeighting(tasks, stage.loss.weighting, stage.loss.weights)
         optimizer = build_optimizer(self.model, stage, weighting, include_encoder=not use_cache)
@@ -180,7 +181,7 @@ class Trainer:
                 unfrozen = self._configure_freezing(stage, step, steps_per_epoch)
             task = sampler.choose_task(step, probs, round_robin)
             rows = shard(sampler.next_batch(task), dist.rank, dist.world_size)
-            labels = torch.as_tensor(self.train[task].labels[rows], dtype=torch.long)
+            labels = torch.as_tensor(self.train[task].labels[rows], dtype=torch.long, device=self.model.device)
 
             if use_cache:
                 logits = self.model.heads[task](cache[task][rows])
@@ -188,7 +189,7 @@ class Trainer:
                 ids, mask = pad_batch([self.token_ids[task][i] for i in rows], self.model.tokenizer.pad_token_id,
                                       params.pad_to)
                 with self._autocast():
-                    embeddings = self.model.embed_tokens(ids, mask)
+                    embeddings = self.model.embed_tokens(ids.to(self.model.device), mask.to(self.model.device))
                 logits = self.model.heads[task](embeddings.float())
             loss = F.cross_entropy(logits, labels)
             objective = weighting.weighted(task, loss, factors[task])
@@ -236,8 +237,7 @@ class Trainer:
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if not self.params.bf16:
             return contextlib.nullcontext()
-        device = "cuda" if next(self.model.parameters()).is_cuda else "cpu"
-        return torch.autocast(device, dtype=torch.bfloat16)
+        return torch.autocast(self.model.device.type, dtype=torch.bfloat16)
 
     def _checkpoint(self, stage_index: int, step_in_stage: int, optimizer: Any, scheduler: Any, weighting: Any,
                     sampler: TaskBatchSampler | None, began: float | None) -> None:
