@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data
 
-.PHONY: setup data run test test-all lock clean
+.PHONY: setup wordnet data browser ui run test test-all lock clean
 
 setup: $(VENV)/.installed  ## create .venv with the locked dependencies
 
@@ -20,20 +20,32 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-data: setup  ## materialise the real datasets into data/ and record them in DVC's cache
+wordnet: setup  ## WordNet for synonym augmentation: Debian wordnet-base laid out in $(NLTK_DATA) (no-op when there)
+	$(BIN)/mtst wordnet install --root $(NLTK_DATA) > /dev/null
+
+data: setup wordnet  ## materialise the real datasets into data/ and record them in DVC's cache
 	$(BIN)/mtst data fetch > /dev/null
 	$(BIN)/dvc commit --force --quiet data.dvc
 	@echo "data/ ready: $$(cat data/summary.json | $(BIN)/python -c 'import json,sys; s=json.load(sys.stdin); print(", ".join(f"{k} {v[\"rows\"]} rows" for k,v in s.items()))')"
 
-run: data  ## the whole pipeline on the active profile
-	$(BIN)/mtst data prepare > /dev/null
-	$(BIN)/mtst embed "The central bank raised interest rates again." "Shares fell after the profit warning." "What a wonderful, heartwarming film!"
+run: data  ## the whole pipeline (dvc repro) on the active profile of params.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
+	@echo
+	@echo "comparison report: $(CURDIR)/reports/comparison.md (chart: reports/comparison.png)"
+	@echo "metrics:           $(BIN)/dvc metrics show   |   plots: $(BIN)/dvc plots show"
+	@echo "MLflow runs:       make ui  ->  http://127.0.0.1:5000 (store: $(CURDIR)/mlflow.db)"
 
-test: data  ## the test suite (slow benchmarks-sized tests excluded)
+test: data browser  ## the test suite (slow benchmarks-sized tests excluded)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: data
+test-all: data browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+browser:  ## headless Chromium (Debian) for the MLflow UI end-to-end test; installed only when missing
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium > /dev/null)
+
+ui: setup  ## the MLflow UI on http://127.0.0.1:5000 over the project's store (mlflow.db + mlartifacts/)
+	$(BIN)/mtst ui --host 127.0.0.1 --port $(or $(UI_PORT),5000)
 
 lock:  ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 	rm -rf .cache/lockenv && $(PYTHON) -m venv .cache/lockenv
@@ -42,4 +54,4 @@ lock:  ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 	mv requirements.lock.tmp requirements.lock
 
 clean:
-	rm -rf artifacts metrics reports plots mlruns mlflow.db
+	rm -rf artifacts metrics reports plots mlruns mlflow.db mlartifacts

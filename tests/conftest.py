@@ -45,3 +45,38 @@ def base_model():
     from mtst.model import MultiTaskSentenceTransformer
 
     return MultiTaskSentenceTransformer({t: list(labels) for t, labels in TASK_LABELS.items()})
+
+
+# ---- evaluation / tracking / comparison (issue #5): real small training, a real mlflow server ----------
+@pytest.fixture(scope="session")
+def mini_splits(data_dir: Path, tmp_path_factory) -> Path:
+    """Small stratified splits of the real data (train 200, validation 75, test 90 per task)."""
+    from helpers.training import make_mini_splits
+
+    return make_mini_splits(data_dir, tmp_path_factory.mktemp("mini") / "splits")
+
+
+@pytest.fixture(scope="session")
+def train_dirs(mini_splits: Path, tmp_path_factory):
+    """Training folders in the trainer's output contract, built lazily per variant by real (small) training."""
+    from helpers.training import TrainDirs
+
+    return TrainDirs(tmp_path_factory.mktemp("train"), mini_splits)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real `mlflow server` on a free loopback port with its own SQLite store."""
+    from helpers.mlflow_server import MlflowServer
+
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow-server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tracked_pipeline(mlflow_server, train_dirs, mini_splits: Path, tmp_path_factory):
+    """evaluate (every fixture variant) → compare, logged over HTTP to `mlflow_server`."""
+    from helpers.pipeline import run_tracked_pipeline
+
+    return run_tracked_pipeline(mlflow_server.uri, train_dirs, mini_splits, tmp_path_factory.mktemp("pipeline"))

@@ -8,11 +8,12 @@ overlays deep-merged onto ``params.yaml``; ``mtst params use <profile>`` writes 
 from __future__ import annotations
 
 import copy
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mtst.training.schema import TrainParams
 
@@ -65,7 +66,92 @@ class ModelParams(Section):
     head: Literal["linear", "mlp"] = "linear"
     head_hidden: int = Field(256, ge=1)
     head_dropout: float = Field(0.1, ge=0, lt=1)
+    encoder_dropout: float | None = Field(None, ge=0, lt=1, description="override the encoder's dropout; null = as pretrained")
     max_length: int = Field(128, ge=8, le=512)
+
+
+class ValidateParams(Section):
+    """Data validation (Great Expectations) of the raw data, the splits and the augmented split."""
+
+    min_chars: int = Field(2, ge=1, description="shortest allowed text, in characters")
+    max_chars: int = Field(5000, ge=1, description="longest allowed text, in characters")
+    min_per_class: int = Field(10, ge=1, description="rows every declared label needs in every split")
+    max_imbalance_ratio: float | None = Field(20.0, gt=1, description="largest/smallest class above this: a warning")
+    labels: dict[Literal["task_a", "task_b"], list[str]] = Field(
+        default_factory=dict, description="declared label set per task; default: the source's labels")
+    sample_rows: int = Field(5, ge=1, le=100, description="offending rows shown per failed expectation")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "ValidateParams":
+        if self.min_chars > self.max_chars:
+            raise ValueError(f"min_chars {self.min_chars} is above max_chars {self.max_chars}")
+        return self
+
+
+class AugmentOp(Section):
+    """One EDA operation: ``rate`` is the share of words it changes, ``copies`` the new rows per sentence."""
+
+    rate: float = Field(0.1, ge=0, le=1)
+    copies: int = Field(1, ge=0, le=32, description="0 turns the operation off")
+
+
+class AugmentParams(Section):
+    """EDA augmentation (Wei & Zou, 2019) of the Task B training split; validation and test are never touched."""
+
+    seed: int = 13
+    synonym: AugmentOp = AugmentOp()
+    insert: AugmentOp = AugmentOp()
+    swap: AugmentOp = AugmentOp()
+    delete: AugmentOp = AugmentOp()
+    sentiment_min_valence: float = Field(0.5, ge=0, le=4, description="VADER words with |valence| >= this are kept")
+    negation_window: int = Field(3, ge=0, le=10, description="tokens after a negation that are locked in place")
+    max_tries: int = Field(5, ge=1, le=50, description="attempts per copy to produce a new, distinct text")
+    validate_output: bool = Field(True, description="run the no-leakage / no-empty checks on the augmented split")
+
+
+# The params.yaml section is called ``validate``, which shadows pydantic's deprecated ``BaseModel.validate``
+# classmethod; on an instance ``params.validate`` is the section, as intended.
+warnings.filterwarnings("ignore", message='Field name "validate" in "Params" shadows', category=UserWarning)
+
+
+class EvaluateParams(Section):
+    """``mtst evaluate``: test-set metrics, calibration, per-domain scores, inference cost of one variant."""
+
+    split: Literal["validation", "test"] = "test"
+    batch_size: int = Field(64, ge=1)
+    ece_bins: int = Field(15, ge=2, description="equal-width confidence bins for expected calibration error")
+    throughput_sentences: int = Field(512, ge=8, description="test sentences timed for sentences/s")
+    throughput_batch_size: int = Field(32, ge=1)
+    throughput_repeats: int = Field(3, ge=1, description="timed passes; the median counts")
+    seed: int = 13
+
+
+class TrackingParams(Section):
+    """MLflow. The store is ``$MLFLOW_TRACKING_URI`` if set, else ``uri``, else ``sqlite:///<repo>/mlflow.db``
+    with artifacts in ``<repo>/mlartifacts``."""
+
+    enabled: bool = True
+    uri: str | None = None
+    experiment: str = "mtst"
+    log_model: bool = Field(True, description="log each variant as an MLflow pyfunc model")
+    log_step_metrics: bool = Field(True, description="per-step training curves from history.jsonl")
+    preflight_timeout_s: float = Field(3.0, gt=0, le=60)
+
+
+class CompareParams(Section):
+    """``mtst compare``: the variant table, multi-task vs separate decision, ablations, champion registration."""
+
+    selection_metric: str = Field("mean_macro_f1", description="metrics.json key; only variants that serve every task compete")
+    registered_model: str = "mtst-multitask"
+    alias: str = "champion"
+    register_champion: bool = True
+    tolerance: float = Field(1.0, ge=0, description="macro-F1 points below which a difference counts as a tie")
+    bootstrap: int = Field(1000, ge=0, description="paired bootstrap resamples for macro-F1 differences (0: off)")
+    measure_inference: bool = Field(True, description="re-time the models side by side in one process")
+    inference_sentences: int = Field(256, ge=8)
+    inference_batch_size: int = Field(32, ge=1)
+    inference_repeats: int = Field(3, ge=1)
+    seed: int = 13
 
 
 class Params(BaseModel):
@@ -77,6 +163,11 @@ class Params(BaseModel):
     prepare: PrepareParams = PrepareParams()
     model: ModelParams = ModelParams()
     train: TrainParams | None = None
+    evaluate: EvaluateParams = EvaluateParams()
+    compare: CompareParams = CompareParams()
+    tracking: TrackingParams = TrackingParams()
+    validate: ValidateParams = ValidateParams()  # type: ignore[assignment]
+    augment: AugmentParams = AugmentParams()
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

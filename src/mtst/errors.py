@@ -3,6 +3,11 @@
 from mtst.config import ConfigError
 from mtst.data.files import DataFileError
 from mtst.data.sources import SourceError
+from mtst.evaluation.errors import ComparisonError, EvaluationError, ModelNotFoundError, TrackingError
+from mtst.augment.wordnet import WordNetMissing
+from mtst.validation.report import ValidationFailed
 
 
-USER_ERRORS: tuple[type[BaseException], ...] = (DataFileError, SourceError, ConfigError, FileNotFoundError)
+USER_ERRORS: tuple[type[BaseException], ...] = (DataFileError, SourceError, ConfigError, FileNotFoundError,
+                                                 ValidationFailed, WordNetMissing,
+                                                 EvaluationError, TrackingError, ComparisonError, ModelNotFoundError)

@@ -45,7 +45,7 @@ def build_task(task: str, params: DataParams) -> pd.DataFrame:
 
 
 def read_jsonl_frame(path: str | Path) -> pd.DataFrame:
-    return pd.read_json(path, lines=True, dtype={"text": str, "label": str, "id": str, "group": str})
+    return pd.read_json(path, lines=True, precise_float=True, dtype={"text": str, "label": str, "id": str, "group": str})
 
 
 def split_path(splits_dir: str | Path, task: str, split: str) -> Path:

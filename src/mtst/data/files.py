@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 
 REQUIRED = ("text", "label")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
 
@@ -36,6 +38,11 @@ def _decode(path: Path) -> str:
     raw = path.read_bytes()
     if not raw.strip():
         raise DataFileError(path, "non_empty", "the file is empty")
+    for bom, encoding in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                          (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if raw.startswith(bom):
+            raise DataFileError(path, "utf8", f"the file is {encoding} (it starts with a {encoding} byte-order mark); "
+                                "save it as UTF-8", row=1)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -61,7 +68,8 @@ def _read_csv(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     try:
         frame = pd.read_csv(path, sep=delimiter, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except pd.errors.ParserError as exc:
-        raise DataFileError(path, "csv_syntax", str(exc)) from None
+        line = re.search(r"line (\d+)", str(exc))
+        raise DataFileError(path, "csv_syntax", str(exc).strip(), row=int(line.group(1)) if line else None) from None
     if frame.empty:
         raise DataFileError(path, "non_empty", "the file has a header but no rows")
     return frame
@@ -78,6 +86,11 @@ def _read_jsonl(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
             raise DataFileError(path, "jsonl_syntax", f"not valid JSON: {exc.msg} at column {exc.colno}", row=lineno) from None
         if not isinstance(record, dict):
             raise DataFileError(path, "jsonl_syntax", f"expected a JSON object, got {type(record).__name__}", row=lineno)
+        bad = next((k for k, v in record.items() if isinstance(v, str) and _SURROGATE.search(v)), None)
+        if bad is not None:  # a "\udc80"-style escape decodes to a lone surrogate, which is not encodable as UTF-8
+            char = _SURROGATE.search(record[bad]).group()  # type: ignore[union-attr]
+            raise DataFileError(path, "utf8", f"{bad!r} holds the lone surrogate \\u{ord(char):04x}, which is not valid "
+                                "UTF-8", row=lineno)
         records.append(record)
     frame = pd.DataFrame.from_records(records)
     missing = [c for c in required if c not in frame.columns]
@@ -103,8 +116,12 @@ def _read_parquet(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def read_table(path: str | Path, required: tuple[str, ...] = REQUIRED) -> pd.DataFrame:
-    """Read a user file into a frame with at least the ``required`` columns, all strings."""
+def read_table(path: str | Path, required: tuple[str, ...] = REQUIRED, *, allow_nulls: bool = False) -> pd.DataFrame:
+    """Read a user file into a frame with at least the ``required`` columns, all strings.
+
+    ``allow_nulls=True`` lets null values through (types are still checked), for callers that report every
+    null with counts themselves (``mtst validate`` does, with Great Expectations).
+    """
     path = Path(path)
     if not path.exists():
         raise DataFileError(path, "exists", "file not found")
@@ -113,6 +130,8 @@ def read_table(path: str | Path, required: tuple[str, ...] = REQUIRED) -> pd.Dat
     for column in required:
         for index, value in frame[column].items():
             if value is None or (isinstance(value, float) and value != value):
+                if allow_nulls:
+                    continue
                 raise DataFileError(path, "not_null", f"{column!r} is null", row=_row(frame, index, path))
             if not isinstance(value, str):
                 raise DataFileError(path, "column_types", f"{column!r} is {type(value).__name__}, expected string",

@@ -1,0 +1,32 @@
+"""``train``: one freeze variant. ``collect_init_models``: the models that follow-up variants start from."""
+
+from typing import List
+
+from kfp import dsl
+from kfp.dsl import Dataset, Input, Metrics, Model, Output
+
+from components import COMPONENT_OPTIONS
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def train(params_json: str, variant: str, splits: Input[Dataset], augmented: Input[Dataset], model: Output[Model],
+          metrics: Output[Metrics], init_models: Input[Model] = None):
+    """Run mtst.steps.train for ``variant``: the Model artifact is the train folder (model/, history.jsonl,
+    stages.json, train_summary.json). Follow-up variants get ``init_models`` (<variant>/model folders)."""
+    from mtst.kfp import tasks
+    from mtst.steps import train as step
+
+    params = tasks.load_params(params_json)
+    summary = step.run(params, variant, splits.path, model.path, augmented.path,
+                       init_dir=tasks.init_model_dir(params, variant, init_models),
+                       checkpoint_dir=tasks.scratch_dir("checkpoints"), show_progress=False)
+    model.metadata["variant"] = variant
+    tasks.log_metrics(metrics, {k: summary.get(k) for k in ("wall_s", "steps", "train_rows", "validation")})
+
+
+@dsl.component(**COMPONENT_OPTIONS)
+def collect_init_models(params_json: str, models: Input[List[Model]], init_models: Output[Model]):
+    """Copy <variant>/model of every collected model that a follow-up variant starts from (init_from)."""
+    from mtst.kfp import tasks
+
+    tasks.collect_init_models(tasks.load_params(params_json), models, init_models.path)

@@ -1,0 +1,93 @@
+"""``run_local``: the compiled pipeline's DAG run on this machine with ``kfp.local.SubprocessRunner``.
+
+Every task runs in a subprocess of this interpreter (``use_venv=False``: no virtualenv, no pip: the
+components set ``install_kfp_package=False`` and install nothing), so it works offline. Platform settings
+(resources, accelerators, the Kubernetes ConfigMap / Secret) do not apply locally; MLflow settings come
+from this process's environment instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from mtst.kfp.arguments import pipeline_arguments
+from mtst.kfp.pipeline import load_pipeline, repo_root
+
+
+class LocalRunError(RuntimeError):
+    """A task of the local run failed; its log is above (kfp.local streams every task's output)."""
+
+
+@contextlib.contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def task_env() -> dict[str, str]:
+    """Environment the task subprocesses need that the image bakes in: the pinned source archives' cache and
+    WordNet for nltk (absolute paths), and the offline switches."""
+    env = {k: os.environ.get(k, v) for k, v in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+                                               "TOKENIZERS_PARALLELISM": "false",
+                                               "MLFLOW_DISABLE_TELEMETRY": "true"}.items()}
+    cache = os.environ.get("MTST_SOURCE_CACHE") or str(repo_root() / ".cache" / "sources")
+    env["MTST_SOURCE_CACHE"] = str(Path(cache).resolve())
+    nltk = os.environ.get("NLTK_DATA") or str(repo_root() / ".cache" / "nltk_data")
+    env["NLTK_DATA"] = os.pathsep.join(str(Path(p).resolve()) for p in nltk.split(os.pathsep) if p)
+    return env
+
+
+def run_local(*, params_path: str | Path = "params.yaml", profile: str | None = None,
+              variants: Iterable[str] | None = None, root: str | Path = "artifacts/kfp-local",
+              cache: bool = False, parallelism: int = 1) -> dict[str, Any]:
+    """Run the pipeline locally; return the run folder, the comparison and each variant's evaluation."""
+    from kfp import local
+
+    args = pipeline_arguments(params_path, profile, variants)
+    pipeline = load_pipeline(followup_wave=bool(args["followup_variants"]), parallelism=parallelism)
+    root = Path(root).resolve()
+    (root / ".workspace").mkdir(parents=True, exist_ok=True)
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
+               workspace_root=str(root / ".workspace"), raise_on_error=True, enable_caching=cache)
+    with _env(task_env()), warnings.catch_warnings():
+        # The SubprocessRunner warns when an image name lacks "python"; locally the image is not used.
+        warnings.filterwarnings("ignore", message=".*non-Python base image.*", category=RuntimeWarning)
+        # ... and that resources / accelerators have no local effect (they are for the cluster).
+        warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*", category=UserWarning)
+        try:
+            task = pipeline(**args)
+        except RuntimeError as exc:
+            import re
+
+            message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # kfp colours its messages
+            raise LocalRunError(f"{message} Task logs are above; outputs under {root}.") from None
+    comparison = Path(task.output.path)
+    run_dir = comparison.parents[1]
+    return {"run_dir": str(run_dir), "comparison": str(comparison),
+            "evaluations": evaluations(run_dir), "variants": args["variants"] + args["followup_variants"]}
+
+
+def evaluations(run_dir: str | Path) -> dict[str, str]:
+    """``{variant: evaluation folder}`` of a local run, from each evaluate task's executor output."""
+    found: dict[str, str] = {}
+    for output in sorted(Path(run_dir).glob("**/evaluate*/executor_output.json")):
+        artifacts = json.loads(output.read_text(encoding="utf-8")).get("artifacts", {})
+        for artifact in artifacts.get("evaluation", {}).get("artifacts", []):
+            variant = (artifact.get("metadata") or {}).get("variant")
+            if variant:
+                found[variant] = str(output.parent / "evaluation")
+    return dict(sorted(found.items()))

@@ -1,0 +1,50 @@
+"""The few settings the Kubeflow Pipelines wiring shares: the components' image, names, resources.
+
+The image is the one setting users change: ``MTST_KFP_IMAGE`` (read when ``components`` is imported) or
+``mtst kfp compile --image`` (rewrites every executor of the compiled spec). Build it from ``infra/``.
+Nothing here is a credential: the MLflow tracking URI and credentials reach the tasks at run time from the
+ConfigMap and Secret named below (``infra/k8s/pipeline-env``), never through the compiled YAML.
+"""
+
+from __future__ import annotations
+
+import os
+
+from mtst import __version__
+
+PIPELINE_NAME = "mtst-multitask"
+PIPELINE_DESCRIPTION = ("Multi-task sentence transformer: data -> validate -> augment -> "
+                        "ParallelFor(freeze variant: train -> evaluate) -> compare.")
+
+DEFAULT_IMAGE = f"mtst:{__version__}-cuda"
+"""Local name of the image built from ``infra/Dockerfile``; push it to your registry and point MTST_KFP_IMAGE at it."""
+
+FALLBACK_VARIANTS = {"frozen": None, "full": None, "staged": None, "head_a_frozen": "staged", "single_a": None,
+                     "single_b": None}
+"""``{variant: init_from}`` used when params.yaml has no ``train.variants``."""
+
+# Kubernetes objects (in the namespace the pipeline runs in) that carry MLflow settings to every task.
+MLFLOW_CONFIG_MAP = "mtst-mlflow"
+MLFLOW_CONFIG_MAP_KEYS = ("MLFLOW_TRACKING_URI",)
+MLFLOW_SECRET = "mtst-mlflow-credentials"
+MLFLOW_SECRET_KEYS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
+
+# Requests / limits per task (Kubernetes quantities). Training's are pipeline parameters too.
+RESOURCES = {
+    "data": {"cpu": "1", "memory": "4G", "cpu_limit": "2", "memory_limit": "8G"},
+    "validate": {"cpu": "1", "memory": "4G", "cpu_limit": "2", "memory_limit": "8G"},
+    "augment": {"cpu": "1", "memory": "2G", "cpu_limit": "2", "memory_limit": "4G"},
+    "train": {"cpu": "4", "memory": "16G", "cpu_limit": "8", "memory_limit": "32G"},
+    "evaluate": {"cpu": "2", "memory": "8G", "cpu_limit": "4", "memory_limit": "16G"},
+    "compare": {"cpu": "500m", "memory": "1G", "cpu_limit": "1", "memory_limit": "2G"},
+}
+TRAIN_RETRIES = 2
+TRAIN_RETRY_BACKOFF = "60s"
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+DEFAULT_ACCELERATOR_TYPE = "nvidia.com/gpu"
+DEFAULT_ACCELERATOR_COUNT = 1
+
+
+def component_image() -> str:
+    """The image every component runs in (one setting)."""
+    return os.environ.get("MTST_KFP_IMAGE") or DEFAULT_IMAGE

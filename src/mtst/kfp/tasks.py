@@ -1,0 +1,282 @@
+"""What a kfp component does around its step: parse the params, map artifacts to paths, publish results.
+
+``components/*.py`` call ``mtst.steps.<step>.run(...)`` with artifact paths, then these helpers to turn the
+step's outputs into typed KFP artifacts: scalar metrics on ``Metrics``, confusion matrices on
+``ClassificationMetrics`` (the KFP UI draws them), the Data Docs on ``HTML``, the comparison on
+``Markdown``. They run inside the component image, import nothing from kfp, and are unit-tested here.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import shutil
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from mtst.config import ConfigError, Params
+
+
+def load_params(params_json: str) -> Params:
+    """The effective params (params.yaml + profile) that the pipeline received as one JSON string."""
+    from pydantic import ValidationError
+
+    try:
+        raw = json.loads(params_json or "{}")
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"pipeline parameter params_json is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError("pipeline parameter params_json must be a JSON object (the params.yaml mapping)")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"pipeline parameter params_json: {exc}") from None
+
+
+def params_dict(params_json: str) -> dict[str, Any]:
+    """The raw params mapping (what the DVC path hands MLflow as the pipeline's parameters)."""
+    return json.loads(params_json or "{}")
+
+
+def use_pipeline_id(pipeline_run_id: str) -> None:
+    """Group this task's MLflow runs under the KFP run's parent run (``mtst.tracking`` reads MTST_PIPELINE_ID)."""
+    if pipeline_run_id:
+        os.environ.setdefault("MTST_PIPELINE_ID", f"kfp-{pipeline_run_id}")
+
+
+def flatten_numbers(obj: Any, prefix: str = "") -> dict[str, float]:
+    """Finite numeric leaves of a nested mapping as ``{"a.b.c": value}`` (lists, strings, bools skipped)."""
+    out: dict[str, float] = {}
+    if isinstance(obj, Mapping):
+        for key, value in obj.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, Mapping):
+                out.update(flatten_numbers(value, f"{name}."))
+            elif _is_number(value):
+                out[name] = float(value)
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def log_metrics(metrics: Any, summary: Mapping[str, Any] | None, prefix: str = "") -> dict[str, float]:
+    """Log every numeric leaf of ``summary`` on a KFP ``Metrics`` artifact; return what was logged."""
+    values = flatten_numbers(summary or {}, prefix)
+    for name, value in sorted(values.items()):
+        metrics.log_metric(name, value)
+    return values
+
+
+# --- Data Docs -> HTML -------------------------------------------------------------------------------------
+
+def data_docs_pages(report_dir: str | Path) -> list[Path]:
+    """The Data Docs pages worth showing: validation-result pages if any, else the site's index.html."""
+    root = Path(report_dir)
+    pages = sorted(root.rglob("*.html"))
+    results = [p for p in pages if "validations" in p.relative_to(root).parts]
+    if results:
+        return results
+    index = sorted((p for p in pages if p.name == "index.html"), key=lambda p: len(p.parts))
+    return index[:1] or pages[:1]
+
+
+def publish_html(report_dir: str | Path, html_path: str | Path) -> list[Path]:
+    """Write one self-contained HTML file for the KFP UI: the single page as is, or every page in an
+    ``<iframe srcdoc>`` (the UI shows one file, and Data Docs link between files)."""
+    pages = data_docs_pages(report_dir)
+    out = Path(html_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if len(pages) == 1:
+        shutil.copyfile(pages[0], out)
+        return pages
+    root = Path(report_dir)
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>Data Docs</title></head><body>"]
+    if not pages:
+        parts.append("<p>The validation step wrote no HTML Data Docs.</p>")
+    for page in pages:
+        name = html.escape(str(page.relative_to(root)))
+        body = html.escape(page.read_text(encoding="utf-8", errors="replace"), quote=True)
+        parts.append(f"<h2>{name}</h2><iframe style='width:100%;height:900px;border:0' srcdoc=\"{body}\"></iframe>")
+    parts.append("</body></html>")
+    out.write_text("\n".join(parts), encoding="utf-8")
+    return pages
+
+
+# --- Confusion matrices -> ClassificationMetrics -----------------------------------------------------------
+
+def confusion_matrices(eval_dir: str | Path, tasks: Iterable[str] = ("task_a", "task_b")) -> dict[str, tuple[list[str], list[list[int]]]]:
+    """``{task: (labels, matrix)}`` from the evaluate step's ``report.json`` (``tasks.<task>.confusion`` with
+    labels and matrix, rows actual) or ``metrics.json``, falling back to the DVC confusion plot files
+    (``plots/confusion_<task>.json``, records of actual/predicted)."""
+    eval_dir = Path(eval_dir)
+    report = read_json(eval_dir, "report.json")
+    metrics = read_json(eval_dir, "metrics.json")
+    out: dict[str, tuple[list[str], list[list[int]]]] = {}
+    for task in tasks:
+        found = _confusion_from_node((report.get("tasks") or {}).get(task), task) if isinstance(report, Mapping) else None
+        if found is None:
+            found = _confusion_from_node(metrics.get(task), task)
+        for key in ("confusion_matrix", "confusion_matrices", "confusion"):
+            if found is None and isinstance(metrics.get(key), Mapping):
+                found = _confusion_from_node({key: metrics[key].get(task)}, task)
+        if found is None:
+            for path in sorted(eval_dir.rglob("*.json")):
+                if "confusion" in path.name and task in path.as_posix():
+                    found = _confusion_from_node(json.loads(path.read_text(encoding="utf-8")), task)
+                    if found:
+                        break
+        if found is not None:
+            out[task] = found
+    return out
+
+
+def _task_labels(task: str) -> list[str] | None:
+    try:
+        from mtst.data.datasets import TASK_LABELS
+    except ImportError:  # pragma: no cover
+        return None
+    labels = TASK_LABELS.get(task)
+    return list(labels) if labels else None
+
+
+def _is_matrix(value: Any) -> bool:
+    return (isinstance(value, list) and bool(value) and all(isinstance(r, list) and len(r) == len(value) for r in value)
+            and all(_is_number(x) for r in value for x in r))
+
+
+def _confusion_from_node(node: Any, task: str) -> tuple[list[str], list[list[int]]] | None:
+    if isinstance(node, list) and node and all(isinstance(r, Mapping) for r in node):
+        return _confusion_from_records(node)
+    if not isinstance(node, Mapping):
+        return None
+    labels = node.get("labels") or node.get("categories") or node.get("classes")
+    if _is_matrix(node.get("matrix")):
+        matrix = node["matrix"]
+        labels = list(labels) if labels else _task_labels(task)
+        if labels and len(labels) == len(matrix):
+            return [str(x) for x in labels], [[int(x) for x in row] for row in matrix]
+    for key, value in node.items():
+        if "confusion" not in str(key):
+            continue
+        if _is_matrix(value):
+            return _confusion_from_node({"labels": labels, "matrix": value}, task)
+        found = _confusion_from_node(value, task)
+        if found:
+            return found
+    return None
+
+
+def _confusion_from_records(rows: list[Mapping[str, Any]]) -> tuple[list[str], list[list[int]]] | None:
+    keys = rows[0].keys()
+    actual_key = next((k for k in ("actual", "label", "true", "y_true") if k in keys), None)
+    pred_key = next((k for k in ("predicted", "prediction", "pred", "y_pred") if k in keys), None)
+    if not actual_key or not pred_key:
+        return None
+    labels = sorted({str(r[actual_key]) for r in rows} | {str(r[pred_key]) for r in rows})
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = [[0] * len(labels) for _ in labels]
+    for row in rows:
+        matrix[index[str(row[actual_key])]][index[str(row[pred_key])]] += int(row.get("count", 1))
+    return labels, matrix
+
+
+def log_confusion_matrices(eval_dir: str | Path, artifacts: Mapping[str, Any]) -> list[str]:
+    """``artifacts``: ``{task: ClassificationMetrics}``; returns the tasks whose matrix was logged."""
+    found = confusion_matrices(eval_dir, artifacts.keys())
+    for task, (labels, matrix) in found.items():
+        artifacts[task].log_confusion_matrix(labels, matrix)
+    return sorted(found)
+
+
+# --- Collected evaluations -> one folder per variant -------------------------------------------------------
+
+def stage_by_variant(artifacts: Iterable[Any], dest: str | Path) -> list[Path]:
+    """Link each collected evaluation artifact as ``<dest>/<variant>`` (its ``variant`` metadata), so the
+    compare step sees the same ``eval_dirs`` layout as the DVC path, whatever the artifact URIs are."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    dirs: list[Path] = []
+    for i, artifact in enumerate(artifacts):
+        variant = str((artifact.metadata or {}).get("variant") or f"variant_{i}")
+        target = dest / variant
+        try:
+            os.symlink(Path(artifact.path).resolve(), target, target_is_directory=True)
+        except OSError:
+            shutil.copytree(artifact.path, target)
+        dirs.append(target)
+    return dirs
+
+
+def copy_file(src: str | Path, dst: str | Path) -> None:
+    Path(dst).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dst)
+
+
+# --- Follow-up variants (init_from) -------------------------------------------------------------------------
+
+def _variant_configs(params: Params) -> dict[str, Any]:
+    train = getattr(params, "train", None)
+    variants = getattr(train, "variants", None) if train is not None else None
+    return dict(variants or {})
+
+
+def _init_from(config: Any) -> str | None:
+    return config.get("init_from") if isinstance(config, Mapping) else getattr(config, "init_from", None)
+
+
+def init_model_dir(params: Params, variant: str, init_models: Any | None) -> Path | None:
+    """The model folder a follow-up variant starts from, inside the ``collect_init_models`` artifact."""
+    source = _init_from(_variant_configs(params).get(variant))
+    if source is None:
+        return None
+    if init_models is None:
+        raise ConfigError(f"variant {variant!r} starts from {source!r}, but the task got no init_models")
+    path = Path(init_models.path) / source / "model"
+    if not path.exists():
+        raise ConfigError(f"variant {variant!r} starts from {source!r}, but {path} does not exist")
+    return path
+
+
+def collect_init_models(params: Params, models: Iterable[Any], dest: str | Path) -> list[str]:
+    """Copy ``<model>/model`` of each collected train artifact that some variant starts from into
+    ``<dest>/<variant>/model``; return the variants copied."""
+    sources = {s for s in map(_init_from, _variant_configs(params).values()) if s}
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    copied = []
+    for artifact in models:
+        variant = (artifact.metadata or {}).get("variant")
+        if variant in sources:
+            shutil.copytree(Path(artifact.path) / "model", dest / variant / "model")
+            copied.append(variant)
+    return sorted(copied)
+
+
+# --- Small file helpers -------------------------------------------------------------------------------------
+
+def scratch_dir(name: str) -> Path:
+    """A private temporary folder (checkpoints, staging) outside the artifact folders KFP uploads."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix=f"mtst-{name}-"))
+
+
+def read_json(folder: str | Path, name: str) -> Any:
+    path = Path(folder) / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def find_file(folder: str | Path, name: str) -> Path:
+    """``<folder>/<name>``, or the shallowest file of that name below it."""
+    folder = Path(folder)
+    if (folder / name).is_file():
+        return folder / name
+    found = sorted(folder.rglob(name), key=lambda p: len(p.parts))
+    if not found:
+        raise FileNotFoundError(f"{name} not found under {folder}")
+    return found[0]

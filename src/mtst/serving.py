@@ -1,0 +1,100 @@
+"""The model as an MLflow pyfunc: a DataFrame with a ``text`` column in; both tasks' labels and per-class
+probabilities out (columns ``<task>_label`` and ``<task>_proba_<label>``).
+
+The saved model folder travels as a pyfunc artifact and the ``mtst`` package as code, so
+``mlflow.pyfunc.load_model("models:/mtst-multitask@champion")`` works without the repository.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+try:  # the class is only needed where mlflow is installed; predict_frame is not
+    from mlflow.pyfunc import PythonModel
+except ImportError:  # pragma: no cover
+    PythonModel = object  # type: ignore[assignment,misc]
+
+MODEL_ARTIFACT = "mtst_model"
+LABEL_SUFFIX, PROBA_INFIX = "_label", "_proba_"
+
+
+def predict_frame(model: Any, texts: Sequence[str], batch_size: int = 64) -> pd.DataFrame:
+    """One row per text: ``<task>_label`` then ``<task>_proba_<label>`` for every task of the model."""
+    probabilities = model.predict_proba(list(texts), batch_size=batch_size)
+    columns: dict[str, Any] = {}
+    for task, labels in model.tasks.items():
+        proba = np.asarray(probabilities[task], dtype=np.float64)
+        columns[f"{task}{LABEL_SUFFIX}"] = [labels[i] for i in proba.argmax(axis=1)]
+        for j, label in enumerate(labels):
+            columns[f"{task}{PROBA_INFIX}{label}"] = proba[:, j]
+    return pd.DataFrame(columns)
+
+
+def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """``predict_frame`` output → ``{"task_a": {"label": ..., "probabilities": {label: p}}, ...}`` per row."""
+    tasks = [c[: -len(LABEL_SUFFIX)] for c in frame.columns if c.endswith(LABEL_SUFFIX)]
+    records = [{} for _ in range(len(frame))]
+    for task in tasks:
+        proba_cols = [c for c in frame.columns if c.startswith(f"{task}{PROBA_INFIX}")]
+        labels = [c[len(f"{task}{PROBA_INFIX}"):] for c in proba_cols]
+        values = frame[proba_cols].to_numpy(dtype=np.float64)
+        for i, label in enumerate(frame[f"{task}{LABEL_SUFFIX}"]):
+            records[i][task] = {"label": str(label),
+                                "probabilities": {lab: round(float(p), 6) for lab, p in zip(labels, values[i], strict=True)}}
+    return records
+
+
+# predict() has no type hints on purpose: MLflow would validate inputs against them; the logged signature
+# does that instead (MLflow prints a one-time reminder about the missing hints).
+class MtstPyfunc(PythonModel):  # type: ignore[misc,valid-type]
+    """``mlflow.pyfunc`` wrapper around a saved ``MultiTaskSentenceTransformer``."""
+
+    def load_context(self, context: Any) -> None:
+        from mtst.model import MultiTaskSentenceTransformer
+
+        self.model = MultiTaskSentenceTransformer.load(context.artifacts[MODEL_ARTIFACT])
+
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # no hints: MLflow would validate them
+        if isinstance(model_input, pd.DataFrame):
+            if "text" not in model_input.columns:
+                raise ValueError(f"input needs a 'text' column; got {list(model_input.columns)}")
+            texts = model_input["text"].astype(str).tolist()
+        elif isinstance(model_input, str):
+            texts = [model_input]
+        else:
+            texts = [str(t) for t in model_input]
+        batch_size = int((params or {}).get("batch_size", 64))
+        return predict_frame(self.model, texts, batch_size)
+
+
+def pip_requirements() -> list[str]:
+    """Exact versions of what the pyfunc imports (explicit: MLflow's inference of them takes seconds)."""
+    from importlib.metadata import version
+
+    packages = ["mlflow", "torch", "transformers", "safetensors", "numpy", "pandas", "tqdm"]
+    return [f"{name}=={version(name).split('+')[0]}" for name in packages]
+
+
+def log_pyfunc(model_dir: str | Path, model: Any, example_texts: Sequence[str], name: str = "model") -> Any:
+    """Log the saved model folder as a pyfunc on the active run, with signature and input example."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    import mtst
+
+    example = pd.DataFrame({"text": list(example_texts)})
+    signature = infer_signature(example, predict_frame(model, example["text"].tolist()))
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(Path(mtst.__file__).parent / "pyfunc_model.py"),  # models from code: no pickle
+        artifacts={MODEL_ARTIFACT: str(model_dir)},
+        code_paths=[str(Path(mtst.__file__).parent)],
+        signature=signature,
+        input_example=example,
+        pip_requirements=pip_requirements(),
+    )

@@ -1,0 +1,68 @@
+"""DAG node ``validate``: Great Expectations suites over the raw data, the splits and (optionally) the
+augmented Task B split, run as one GX Checkpoint that also builds the Data Docs.
+
+Outputs (written atomically; nothing at all when validation fails):
+
+- ``<out>/report.json``: every file's row count, expectations evaluated, warnings, the class-balance report;
+- ``<out>/data_docs/index.html``: the GX Data Docs site.
+
+On failure it raises ``ValidationFailed`` (the CLI prints its summary and exits 2), leaves ``<out>`` as it
+was, and writes the report and Data Docs of the failed run to the sibling ``<out>-failed/`` instead, so the
+failure can be inspected without any later step mistaking it for a result. A later successful run removes
+``<out>-failed/``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from mtst.config import ValidateParams
+from mtst.io import atomic_dir, write_json
+from mtst.validation import Table, ValidationFailed, check, failures_of, pipeline_tables, user_tables
+
+
+def failed_dir(out_dir: str | Path) -> Path:
+    out_dir = Path(out_dir)
+    return out_dir.with_name(f"{out_dir.name}-failed")
+
+
+def validate_tables(tables: list[Table], params: ValidateParams, out_dir: str | Path | None) -> dict[str, Any]:
+    """Check ``tables``; with ``out_dir``, write the report and Data Docs there (or to ``<out>-failed``)."""
+    if out_dir is None:
+        report = check(tables, params)
+        if not report["success"]:
+            raise ValidationFailed(failures_of(report))
+        return report
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        report = check(tables, params, docs_dir=tmp / "data_docs")
+        report["data_docs"] = str(out_dir / "data_docs" / "index.html")
+        if not report["success"]:
+            where = failed_dir(out_dir)
+            report["data_docs"] = str(where / "data_docs" / "index.html")
+            write_json(tmp / "report.json", report)
+            with atomic_dir(where) as failed_tmp:
+                for child in tmp.iterdir():
+                    shutil.move(str(child), failed_tmp / child.name)
+            raise ValidationFailed(failures_of(report), where=str(where))
+        write_json(tmp / "report.json", report)
+    shutil.rmtree(failed_dir(out_dir), ignore_errors=True)
+    return report
+
+
+def run(params: ValidateParams, splits_dir: str | Path | None, out_dir: str | Path | None = "artifacts/validation",
+        data_dir: str | Path | None = "data", augmented_dir: str | Path | None = None) -> dict[str, Any]:
+    """Validate ``data_dir`` (raw datasets), ``splits_dir`` (split files) and ``augmented_dir`` (augmented
+    Task B train, checked against the validation and test splits); ``None`` skips one."""
+    tables = pipeline_tables(data_dir, splits_dir, augmented_dir)
+    if not tables:
+        raise ValueError("nothing to validate: give data_dir, splits_dir or augmented_dir")
+    return validate_tables(tables, params, out_dir)
+
+
+def run_files(params: ValidateParams, files: list[str | Path], task: str,
+              out_dir: str | Path | None = None) -> dict[str, Any]:
+    """Validate users' own files for ``task`` before pointing params.yaml at them."""
+    return validate_tables(user_tables(files, task), params, out_dir)

@@ -1,0 +1,51 @@
+"""The evaluate → compare part of the pipeline over the fixture variants, logged over HTTP to a real
+``mlflow server`` exactly as ``mtst evaluate`` / ``mtst compare`` do (MLFLOW_TRACKING_URI points at it)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mtst.config import CompareParams, EvaluateParams, TrackingParams, ValidateParams
+
+VARIANTS = ["frozen", "staged", "staged_static", "single_a", "single_b"]
+FAST_EVALUATE = EvaluateParams(throughput_sentences=48, throughput_repeats=1)
+FAST_COMPARE = CompareParams(bootstrap=200, inference_sentences=48, inference_repeats=1)
+
+
+@dataclass
+class TrackedPipeline:
+    uri: str
+    pipeline_id: str
+    eval_dirs: dict[str, Path]
+    evaluations: dict[str, dict[str, Any]]
+    summary: dict[str, Any]
+    reports: Path
+    validation: Path
+    tracking: TrackingParams = field(default_factory=TrackingParams)
+
+
+def run_tracked_pipeline(uri: str, train_dirs: Any, splits: Path, root: Path) -> TrackedPipeline:
+    from mtst.steps import compare, evaluate, validate
+
+    validation = root / "validation"  # the real validate step: report.json + GX Data Docs, logged on the parent
+    validate.run(ValidateParams(), splits, validation, data_dir=None)
+    pipeline_id = f"test-{uuid.uuid4().hex[:8]}"
+    tracking = TrackingParams()
+    eval_dirs, evaluations = {}, {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.setenv("MTST_PIPELINE_ID", pipeline_id)
+        mp.delenv("MTST_PIPELINE_RUN_ID", raising=False)
+        for variant in VARIANTS:
+            eval_dirs[variant] = root / "eval" / variant
+            evaluations[variant] = evaluate.run(FAST_EVALUATE, train_dirs[variant], splits, eval_dirs[variant],
+                                                metrics_path=root / "metrics" / f"{variant}.json", tracking=tracking,
+                                                validation_dir=validation,
+                                                pipeline_params={"profile": "test", "variants": VARIANTS})
+        summary = compare.run(FAST_COMPARE, list(eval_dirs.values()), root / "reports", tracking=tracking)
+    return TrackedPipeline(uri, pipeline_id, eval_dirs, evaluations, summary, root / "reports", validation, tracking)

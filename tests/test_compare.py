@@ -1,0 +1,135 @@
+"""`mtst compare` over really evaluated variants: the table, the multi-task vs separate decision generated from
+the numbers, the ablation, the chart, and the champion registered on a real `mlflow server`."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+from typer.testing import CliRunner
+
+from mtst.comparison import decision, load_results, macro_f1, paired_bootstrap, select_champion
+from mtst.evaluation.errors import ComparisonError
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_table_matches_the_metrics(tracked_pipeline):
+    md = (tracked_pipeline.reports / "comparison.md").read_text()
+    for variant, folder in tracked_pipeline.eval_dirs.items():
+        metrics = json.loads((folder / "metrics.json").read_text())
+        row = next(line for line in md.splitlines() if line.startswith(f"| {variant} |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        a = f"{100 * metrics['task_a.macro_f1']:.1f}" if "task_a.macro_f1" in metrics else "–"
+        b = f"{100 * metrics['task_b.macro_f1']:.1f}" if "task_b.macro_f1" in metrics else "–"
+        assert cells[2:4] == [a, b], row
+        if "task_b.macro_f1" in metrics:
+            assert cells[4] == f"{100 * metrics['task_b.domain.tweets.macro_f1']:.1f}"
+    assert "![comparison chart](comparison.png)" in md
+    png = (tracked_pipeline.reports / "comparison.png").read_bytes()
+    assert png.startswith(PNG) and len(png) > 10_000
+
+
+def test_decision_paragraph_follows_the_numbers(tracked_pipeline):
+    report = json.loads((tracked_pipeline.reports / "comparison.json").read_text())
+    mvs, dec = report["multitask_vs_separate"], report["decision"]
+    assert mvs["separate_variants"] == ["single_a", "single_b"] and mvs["measured_side_by_side"]
+    worse = [t for t, q in mvs["quality"].items() if q["diff"] < -1.0 and q["ci"][1] < 0]
+    assert dec["choice"] == ("two separate models" if worse else "one multi-task model")
+    md = (tracked_pipeline.reports / "comparison.md").read_text()
+    assert dec["text"] in md and md.count("### Decision") == 1
+    # the numbers quoted in the paragraph are the table's
+    assert f"{mvs['quality']['task_a']['diff']:+.1f} points" in dec["text"]
+    assert mvs["multitask"]["parameters"] * 2 == pytest.approx(mvs["separate"]["parameters"], rel=1e-3)
+    assert mvs["separate"]["sentences_per_s"] < min(mvs["separate"]["task_a_sentences_per_s"],
+                                                   mvs["separate"]["task_b_sentences_per_s"])
+    for task in ("task_a", "task_b"):
+        metrics = json.loads((tracked_pipeline.eval_dirs[report["champion"]] / "metrics.json").read_text())
+        assert mvs["quality"][task]["multitask"] == pytest.approx(metrics[f"{task}.macro_f1"])
+
+
+def test_ablation_table_names_what_differs(tracked_pipeline):
+    report = json.loads((tracked_pipeline.reports / "comparison.json").read_text())
+    rows = {r["variant"]: r for r in report["ablation"]["rows"]}
+    assert set(rows) == {"staged", "staged_static"}
+    assert "loss_weights.task_b: 2.0 → 1.0" in rows["staged_static"]["changes"]
+    assert "loss weighting" in report["ablation"]["covered"] and "curriculum" in report["ablation"]["missing"]
+    staged = json.loads((tracked_pipeline.eval_dirs["staged"] / "metrics.json").read_text())
+    static = json.loads((tracked_pipeline.eval_dirs["staged_static"] / "metrics.json").read_text())
+    assert rows["staged_static"]["delta_b"] == pytest.approx(100 * (static["task_b.macro_f1"] - staged["task_b.macro_f1"]))
+    assert "## Imbalance ablation" in (tracked_pipeline.reports / "comparison.md").read_text()
+
+
+def test_champion_is_registered_with_the_alias(tracked_pipeline):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracked_pipeline.uri, registry_uri=tracked_pipeline.uri)
+    version = client.get_model_version_by_alias("mtst-multitask", "champion")
+    scores = {v: json.loads((d / "metrics.json").read_text()).get("mean_macro_f1")
+              for v, d in tracked_pipeline.eval_dirs.items()}
+    eligible = {v: s for v, s in scores.items() if s is not None}
+    assert set(eligible) == {"frozen", "staged", "staged_static"}  # single-task models cannot serve both tasks
+    best = max(eligible, key=eligible.get)
+    assert version.tags["mtst.variant"] == best == tracked_pipeline.summary["champion"]
+    assert float(version.tags["mtst.selection_value"]) == pytest.approx(eligible[best])
+    assert version.run_id == tracked_pipeline.evaluations[best]["mlflow"]["run_id"]
+
+
+def test_compare_cli_without_tracking(tracked_pipeline, tmp_path):
+    from mtst.cli import app
+
+    args = ["compare", "--no-track", "--out", str(tmp_path / "reports"), "--profile", "smoke"]
+    for folder in tracked_pipeline.eval_dirs.values():
+        args += ["--eval-dir", str(folder)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["champion"] == tracked_pipeline.summary["champion"] and summary["registered"] is None
+    assert {p.name for p in (tmp_path / "reports").iterdir()} >= {"comparison.md", "comparison.png", "comparison.json"}
+
+
+def test_selection_needs_a_variant_serving_both_tasks(tracked_pipeline, tmp_path):
+    singles = [tracked_pipeline.eval_dirs["single_a"], tracked_pipeline.eval_dirs["single_b"]]
+    with pytest.raises(ComparisonError, match="no variant serving"):
+        select_champion(load_results(singles), "mean_macro_f1")
+    broken = tmp_path / "frozen"
+    shutil.copytree(tracked_pipeline.eval_dirs["frozen"], broken)
+    (broken / "metrics.json").unlink()
+    with pytest.raises(ComparisonError, match="no metrics.json"):
+        load_results([broken])
+
+
+def test_fast_macro_f1_and_paired_bootstrap():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 400)
+    a = np.where(rng.random(400) < 0.8, y, rng.integers(0, 3, 400))
+    b = np.where(rng.random(400) < 0.5, y, rng.integers(0, 3, 400))
+    assert macro_f1(y, a, 3) == pytest.approx(f1_score(y, a, average="macro"))
+    rows = lambda p: [{"id": str(i), "label": str(t), "predicted": str(q)} for i, (t, q) in enumerate(zip(y, p))]  # noqa: E731
+    boot = paired_bootstrap(rows(a), rows(b), 300, 0)
+    assert boot["diff"] == pytest.approx(100 * (f1_score(y, a, average="macro") - f1_score(y, b, average="macro")))
+    assert boot["low"] > 0 and boot["low"] < boot["diff"] < boot["high"]  # 80% vs 50% right: clearly better
+    assert paired_bootstrap(rows(a), rows(b)[:100], 300, 0) is None  # not the same test rows
+
+
+def _mvs(diff_a: float, ci_a: list[float], diff_b: float, ci_b: list[float]) -> dict:
+    return {"multitask_variant": "staged", "separate_variants": ["single_a", "single_b"],
+            "quality": {"task_a": {"diff": diff_a, "ci": ci_a}, "task_b": {"diff": diff_b, "ci": ci_b}},
+            "multitask": {"sentences_per_s": 100.0, "parameters": 22.6e6, "memory_mb": 86.0, "train_s": 600.0},
+            "separate": {"sentences_per_s": 50.0, "parameters": 45.2e6, "memory_mb": 172.0, "train_s": 700.0}}
+
+
+def test_decision_rules():
+    tie = decision(_mvs(-0.4, [-1.5, 0.7], 0.8, [-0.9, 2.5]), 1.0)
+    assert tie["choice"] == "one multi-task model" and "2.00× the throughput" in tie["text"]
+    loss = decision(_mvs(-0.2, [-1.0, 0.6], -3.2, [-5.0, -1.4]), 1.0)
+    assert loss["choice"] == "two separate models" and loss["worse"] == ["task_b"]
+    assert re.search(r"Task B \(sentiment\) -3\.2 points \(95% CI -5\.0 to -1\.4\)", loss["text"])
+    noisy = decision(_mvs(-0.2, [-1.0, 0.6], -3.2, [-7.0, 0.4]), 1.0)  # the interval includes 0: not a loss
+    assert noisy["choice"] == "one multi-task model"
+    gain = decision(_mvs(0.1, [-0.5, 0.8], 4.0, [1.5, 6.0]), 1.0)
+    assert gain["better"] == ["task_b"] and "helps the scarce Task B" in gain["text"]

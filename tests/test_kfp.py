@@ -1,0 +1,331 @@
+"""The Kubeflow pipeline: the compiled YAML's DAG (real kfp compiler), the component helpers, and `mtst kfp
+submit` against a local HTTP server that checks every request against the KFP v2beta1 API (no KFP backend
+can run here: it needs a Kubernetes cluster)."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from typer.testing import CliRunner
+
+from mtst.cli import app
+from mtst.kfp import settings, tasks
+from mtst.kfp.arguments import effective_params, pipeline_arguments, variant_waves
+from mtst.kfp.pipeline import compile_pipeline
+
+sys.path.insert(0, str(Path(__file__).parent))
+from kfp_api_server import KfpApiServer  # noqa: E402
+
+runner = CliRunner()
+SECRET_VALUES = {"MLFLOW_TRACKING_PASSWORD": "s3cr3t-tracking-pw", "MLFLOW_TRACKING_USERNAME": "tracking-user-xyz",
+                 "AWS_SECRET_ACCESS_KEY": "aws-secret-key-xyz", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEYXYZ",
+                 "MLFLOW_TRACKING_URI": "http://user:pw-in-uri@mlflow.example:5000", "MTST_KFP_TOKEN": "bearer-xyz"}
+
+
+def load_package(path: Path) -> tuple[dict, dict]:
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs[0], (docs[1] if len(docs) > 1 else {})
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory, repo_root) -> tuple[Path, dict, dict, dict]:
+    mp = pytest.MonkeyPatch()
+    for key, value in SECRET_VALUES.items():  # credentials in the environment must not leak into the YAML
+        mp.setenv(key, value)
+    out = tmp_path_factory.mktemp("kfp") / "pipeline.yaml"
+    try:
+        info = compile_pipeline(out, params_path=repo_root / "params.yaml")
+    finally:
+        mp.undo()
+    spec, platform = load_package(out)
+    return out, spec, platform, info
+
+
+def test_compiled_dag(compiled, repo_root):
+    _, spec, _, info = compiled
+    root = spec["root"]["dag"]["tasks"]
+    assert set(root) == {"data", "validate", "augment", "for-loop-1", "collect-init-models", "for-loop-2", "compare"}
+    deps = {name: set(task.get("dependentTasks", [])) for name, task in root.items()}
+    assert deps["data"] == set()
+    assert deps["validate"] == {"data"}
+    assert deps["augment"] == {"data", "validate"}  # validate -> augment
+    assert {"augment", "data"} <= deps["for-loop-1"]
+    assert deps["collect-init-models"] == {"for-loop-1"}
+    assert {"augment", "collect-init-models"} <= deps["for-loop-2"]
+    assert deps["compare"] == {"for-loop-1", "for-loop-2"}
+
+    # the fan-out: one ParallelFor per wave, over the pipeline parameters
+    assert root["for-loop-1"]["parameterIterator"]["items"]["inputParameter"] == "pipelinechannel--variants"
+    assert root["for-loop-2"]["parameterIterator"]["items"]["inputParameter"] == "pipelinechannel--followup_variants"
+    for loop, (train, evaluate) in {"for-loop-1": ("train", "evaluate"), "for-loop-2": ("train-2", "evaluate-2")}.items():
+        body = spec["components"][f"comp-{loop}"]["dag"]["tasks"]
+        assert set(body) == {train, evaluate}
+        assert body[evaluate]["dependentTasks"] == [train]
+        assert body[train]["retryPolicy"]["maxRetryCount"] == settings.TRAIN_RETRIES
+        assert not body[train]["cachingOptions"].get("enableCache")  # training is never served from cache
+        assert body[evaluate]["cachingOptions"]["enableCache"] is True
+        # the accelerator parameters reach the loop's sub-DAG (kfp 2.17 needs register_pipeline_channels)
+        params = spec["components"][f"comp-{loop}"]["inputDefinitions"]["parameters"]
+        assert {"pipelinechannel--accelerator_type", "pipelinechannel--accelerator_count"} <= set(params)
+    # dsl.Collected: the loops' outputs reach compare (and the init-model gathering) as artifact lists
+    compare_inputs = spec["components"]["comp-compare"]["inputDefinitions"]["artifacts"]
+    assert compare_inputs["evaluations"]["isArtifactList"] and compare_inputs["followup_evaluations"]["isArtifactList"]
+    assert root["compare"]["inputs"]["artifacts"]["evaluations"]["taskOutputArtifact"]["producerTask"] == "for-loop-1"
+    assert spec["components"]["comp-collect-init-models"]["inputDefinitions"]["artifacts"]["models"]["isArtifactList"]
+    for name in ("data", "validate", "augment", "compare"):
+        assert root[name]["cachingOptions"]["enableCache"] is True
+
+    # parameter defaults are the params (same values as the DVC path), variants split in two waves
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    params = effective_params(repo_root / "params.yaml")
+    assert json.loads(inputs["params_json"]["defaultValue"]) == params
+    first, followups = variant_waves(params)
+    assert inputs["variants"]["defaultValue"] == first == info["variants"]
+    assert inputs["followup_variants"]["defaultValue"] == followups == info["followup_variants"]
+    assert set(first) | set(followups) == set(params["train"]["variants"])
+    assert inputs["accelerator_type"]["defaultValue"] == "nvidia.com/gpu"
+
+
+def test_compiled_resources_accelerators_and_artifact_types(compiled):
+    _, spec, platform, _ = compiled
+    executors = spec["deploymentSpec"]["executors"]
+    assert {e["container"]["image"] for e in executors.values()} == {settings.component_image()}
+    for label in ("exec-train", "exec-train-2"):
+        res = executors[label]["container"]["resources"]
+        assert res["accelerator"] == {"resourceType": "{{$.inputs.parameters['pipelinechannel--accelerator_type']}}",
+                                      "resourceCount": "{{$.inputs.parameters['pipelinechannel--accelerator_count']}}"}
+        assert res["resourceCpuRequest"] == settings.RESOURCES["train"]["cpu"]
+        assert res["resourceMemoryLimit"] == settings.RESOURCES["train"]["memory_limit"]
+        tolerations = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][label]["tolerations"]
+        assert tolerations == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    for label, executor in executors.items():
+        res = executor["container"]["resources"]
+        assert res["resourceCpuRequest"] and res["resourceMemoryRequest"] and res["resourceMemoryLimit"], label
+        command = " ".join(executor["container"]["command"])
+        assert "pip install" not in command  # everything is in the image
+    outputs = {name: {k: v["artifactType"]["schemaTitle"] for k, v in c.get("outputDefinitions", {}).get("artifacts", {}).items()}
+               for name, c in spec["components"].items()}
+    assert outputs["comp-data"] == {"dataset": "system.Dataset", "splits": "system.Dataset", "metrics": "system.Metrics"}
+    assert outputs["comp-validate"]["data_docs"] == "system.HTML"
+    assert outputs["comp-augment"]["augmented"] == "system.Dataset"
+    assert outputs["comp-train"]["model"] == "system.Model"
+    assert outputs["comp-evaluate"]["task_a_confusion"] == outputs["comp-evaluate"]["task_b_confusion"] == "system.ClassificationMetrics"
+    assert outputs["comp-evaluate"]["metrics"] == "system.Metrics"
+    assert outputs["comp-compare"]["comparison"] == "system.Markdown"
+    # each component's code calls its step
+    for component, step in [("data", "fetch"), ("data", "prepare"), ("validate", "validate"), ("augment", "augment"),
+                            ("train", "train"), ("evaluate", "evaluate"), ("compare", "compare")]:
+        code = " ".join(executors[f"exec-{component}"]["container"]["command"])
+        assert re.search(rf"from mtst\.steps import [\w, ]*\b{step}\b", code) and ".run(" in code
+
+
+def test_compiled_yaml_carries_no_credentials(compiled):
+    path, spec, platform, _ = compiled
+    text = path.read_text()
+    for value in SECRET_VALUES.values():
+        assert value not in text
+    for executor in spec["deploymentSpec"]["executors"].values():
+        assert "env" not in executor["container"]  # nothing set as a literal environment variable
+    k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(k8s) == set(spec["deploymentSpec"]["executors"])  # every task gets the MLflow settings
+    for executor in k8s.values():
+        (cm,) = executor["configMapAsEnv"]
+        assert cm["configMapName"] == settings.MLFLOW_CONFIG_MAP and not cm.get("optional")
+        assert {m["envVar"] for m in cm["keyToEnv"]} == {"MLFLOW_TRACKING_URI"}
+        (secret,) = executor["secretAsEnv"]
+        assert secret["secretName"] == settings.MLFLOW_SECRET and secret["optional"] is True
+        assert {m["envVar"] for m in secret["keyToEnv"]} == set(settings.MLFLOW_SECRET_KEYS)
+    # the pipeline spec parses as KFP's protobuf (what the backend does on upload)
+    json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+
+
+def test_cli_compile_image_variants_and_profile(tmp_path, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    out = tmp_path / "p.yaml"
+    result = runner.invoke(app, ["kfp", "compile", "--out", str(out), "--image", "registry.example/mtst:9-cpu",
+                                 "--variant", "frozen", "--profile", "smoke", "--accelerator-count", "0"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    assert info["variants"] == ["frozen"] and info["followup_variants"] == []
+    spec, _ = load_package(out)
+    assert {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()} == {"registry.example/mtst:9-cpu"}
+    root = spec["root"]["dag"]["tasks"]
+    assert set(root) == {"data", "validate", "augment", "for-loop-1", "compare"}  # no follow-up wave needed
+    assert root["compare"]["dependentTasks"] == ["for-loop-1"]
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert json.loads(inputs["params_json"]["defaultValue"]) == effective_params("params.yaml", "smoke")
+    assert inputs["accelerator_count"]["defaultValue"] == 0
+
+    # a follow-up variant brings in the variant it starts from
+    assert pipeline_arguments("params.yaml", variants=["head_a_frozen"])["variants"] == ["staged"]
+    bad = runner.invoke(app, ["kfp", "compile", "--out", str(out), "--variant", "nope"])
+    assert bad.exit_code == 2 and "unknown variant" in bad.output
+
+
+def test_variant_waves_fallback_and_depth():
+    assert variant_waves({}) == (["frozen", "full", "staged", "single_a", "single_b"], ["head_a_frozen"])
+    chained = {"train": {"variants": {"a": {}, "b": {"init_from": "a"}, "c": {"init_from": "b"}}}}
+    with pytest.raises(ValueError, match="one level"):
+        variant_waves(chained)
+
+
+# --- the helpers the components call inside the image ----------------------------------------------------------
+
+class FakeArtifact:
+    """Stands in for kfp.dsl artifacts' path/metadata/log_* surface (the real ones run in test_kfp_local)."""
+
+    def __init__(self, path: Path | str = "", metadata: dict | None = None):
+        self.path, self.metadata, self.logged = str(path), dict(metadata or {}), {}
+
+    def log_metric(self, name, value):
+        self.logged[name] = value
+
+    def log_confusion_matrix(self, categories, matrix):
+        self.logged["confusion"] = (categories, matrix)
+
+
+def test_task_helpers(tmp_path):
+    metrics = FakeArtifact()
+    logged = tasks.log_metrics(metrics, {"task_a.macro_f1": 0.5, "nested": {"n": 3, "s": "x", "b": True}, "l": [1]})
+    assert logged == metrics.logged == {"task_a.macro_f1": 0.5, "nested.n": 3.0}
+
+    ev = tmp_path / "eval"
+    (ev / "plots").mkdir(parents=True)
+    (ev / "report.json").write_text(json.dumps({"tasks": {"task_a": {"confusion": {"labels": ["x", "y"], "matrix": [[3, 1], [0, 4]]}}}}))
+    (ev / "plots" / "confusion_task_b.json").write_text(json.dumps(
+        [{"actual": "neg", "predicted": "neg"}, {"actual": "pos", "predicted": "neg"}, {"actual": "pos", "predicted": "pos"}]))
+    a, b = FakeArtifact(), FakeArtifact()
+    assert tasks.log_confusion_matrices(ev, {"task_a": a, "task_b": b}) == ["task_a", "task_b"]
+    assert a.logged["confusion"] == (["x", "y"], [[3, 1], [0, 4]])
+    assert b.logged["confusion"] == (["neg", "pos"], [[1, 0], [1, 1]])
+
+    docs = tmp_path / "docs"
+    (docs / "validations" / "a").mkdir(parents=True)
+    (docs / "index.html").write_text("<html>index</html>")
+    (docs / "validations" / "a" / "1.html").write_text("<html><b>one & only</b></html>")
+    (docs / "validations" / "a" / "2.html").write_text("<html>two</html>")
+    page = tmp_path / "out.html"
+    assert len(tasks.publish_html(docs, page)) == 2
+    text = page.read_text()
+    assert text.count("<iframe") == 2 and "&lt;b&gt;one &amp; only" in text
+
+    e1, e2 = tmp_path / "e1", tmp_path / "e2"
+    e1.mkdir(), e2.mkdir()
+    staged = tasks.stage_by_variant([FakeArtifact(e1, {"variant": "frozen"}), FakeArtifact(e2, {"variant": "full"})],
+                                    tmp_path / "stage")
+    assert [p.name for p in staged] == ["frozen", "full"] and staged[0].resolve() == e1.resolve()
+
+    with pytest.raises(ValueError, match="not valid JSON"):
+        tasks.load_params("{nope")
+
+
+# --- mtst kfp submit against the API stand-in ---------------------------------------------------------------
+
+@pytest.fixture()
+def kfp_home(tmp_path, monkeypatch):
+    """kfp.Client keeps a context file under ~/.config/kfp: keep it out of the real home."""
+    import kfp.client.client as client_module
+
+    monkeypatch.setattr(client_module.Client, "_LOCAL_KFP_CONTEXT", str(tmp_path / "kfp-context.json"))
+    return tmp_path
+
+
+def submit_cli(server: KfpApiServer, *args: str) -> dict:
+    result = runner.invoke(app, ["kfp", "submit", "--host", server.url, "--profile", "smoke", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout[result.stdout.index("{"):])
+
+
+def test_submit_run_with_embedded_spec(kfp_home, tmp_path, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    package = tmp_path / "submitted.yaml"
+    with KfpApiServer() as server:
+        out = submit_cli(server, "--experiment", "freeze-variants", "--run-name", "smoke run 1",
+                         "--package", str(package), "--token", "bearer-xyz", "--accelerator-type", "nvidia.com/gpu",
+                         "--accelerator-count", "2")
+    assert server.errors == []
+    assert [r.operation for r in server.requests] == [
+        "healthz_service_get_healthz", "experiment_service_list_experiments",
+        "experiment_service_create_experiment", "run_service_create_run"]
+    assert all(r.headers.get("authorization") == "Bearer bearer-xyz" for r in server.requests)
+    (exp_call,) = server.calls("experiment_service_create_experiment")
+    assert exp_call.json["display_name"] == "freeze-variants"
+    (run_call,) = server.calls("run_service_create_run")
+    run = run_call.json
+    assert run["display_name"] == "smoke run 1"
+    assert run["experiment_id"] == out["experiment_id"] == next(iter(server.experiments))
+    assert out["run_id"] in server.runs and out["run_url"].endswith(out["run_id"])
+    # the compiled pipeline is embedded in the run, identical to the package written
+    spec, platform = load_package(package)
+    assert json_format.ParseDict(run["pipeline_spec"]["pipeline_spec"], pipeline_spec_pb2.PipelineSpec()) == \
+        json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
+    assert json_format.ParseDict(run["pipeline_spec"]["platform_spec"], pipeline_spec_pb2.PlatformSpec()) == \
+        json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+    expected = pipeline_arguments("params.yaml", "smoke", accelerator_type="nvidia.com/gpu", accelerator_count=2)
+    assert run["runtime_config"]["parameters"] == expected
+    assert "bearer-xyz" not in package.read_text()
+
+
+def test_submit_uploads_pipeline_and_versions(kfp_home, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    with KfpApiServer() as server:
+        first = submit_cli(server, "--pipeline-name", "mtst-multitask", "--run-name", "r1")
+        second = submit_cli(server, "--pipeline-name", "mtst-multitask", "--version", "v2", "--run-name", "r2",
+                            "--experiment", "other", "--namespace", "team-a")
+        third = submit_cli(server, "--pipeline-name", "mtst-multitask", "--run-name", "r3")
+    assert server.errors == []
+    (upload,) = server.calls("upload_pipeline")
+    assert upload.query["name"] == "mtst-multitask" and "uploadfile" in upload.files
+    uploaded_spec = yaml.safe_load_all(upload.files["uploadfile"].decode())
+    assert next(uploaded_spec)["pipelineInfo"]["name"] == settings.PIPELINE_NAME
+    versions = server.calls("upload_pipeline_version")
+    assert [v.query["name"] for v in versions][0] == "v2" and len(versions) == 2
+    assert versions[1].query["name"] != "v2"  # a generated, unique name
+    assert first["pipeline_id"] == second["pipeline_id"] == third["pipeline_id"] == versions[0].query["pipelineid"]
+    assert len({first["version_id"], second["version_id"], third["version_id"]}) == 3
+    runs = server.calls("run_service_create_run")
+    assert [r.json["display_name"] for r in runs] == ["r1", "r2", "r3"]
+    for run, out in zip(runs, (first, second, third)):
+        assert "pipeline_spec" not in run.json  # runs reference the uploaded version
+        assert run.json["pipeline_version_reference"] == {"pipeline_id": out["pipeline_id"],
+                                                          "pipeline_version_id": out["version_id"]}
+    (exp_other,) = [e for e in server.calls("experiment_service_create_experiment") if e.json["display_name"] == "other"]
+    assert exp_other.json["namespace"] == "team-a"
+    assert runs[1].json["experiment_id"] == second["experiment_id"] != first["experiment_id"]
+
+
+def test_submit_reports_api_errors(kfp_home, repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+    with KfpApiServer() as server:
+        server._op_run_service_create_run = None  # the "backend" refuses runs
+        result = runner.invoke(app, ["kfp", "submit", "--host", server.url, "--profile", "smoke"])
+    assert result.exit_code == 2
+    assert f"error: KFP API at {server.url}" in result.output and "not implemented" in result.output
+
+
+def test_api_server_rejects_what_the_api_does_not_define():
+    import urllib.request
+
+    with KfpApiServer() as server:
+        def post(path: str, body: dict) -> int:
+            req = urllib.request.Request(server.url + path, json.dumps(body).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+            try:
+                return urllib.request.urlopen(req).status
+            except urllib.error.HTTPError as exc:
+                return exc.code
+
+        assert post("/apis/v2beta1/experiments", {"display_name": "ok"}) == 200
+        assert post("/apis/v2beta1/experiments", {"display_name": "x", "colour": "red"}) == 400
+        assert post("/apis/v2beta1/runs", {"display_name": "r", "pipeline_spec": {"root": {"dag": 5}}}) == 400
+        assert post("/apis/v2beta1/runs", {"display_name": "r", "runtime_config": {"parameters": []}}) == 400
+        assert post("/apis/v1beta1/runs", {}) == 404
+    assert len(server.errors) == 4

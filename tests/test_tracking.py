@@ -1,0 +1,175 @@
+"""MLflow tracking against the real thing: a `mlflow server` subprocess on a free loopback port (HTTP), the
+embedded SQLite store across separate processes, and a preflight that fails within seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+import requests
+
+from mtst.config import TrackingParams
+from mtst.evaluation.errors import TrackingError
+from mtst.tracking import Tracker, preflight, resolve_tracking_uri
+
+
+def test_run_logged_over_http_is_returned_by_the_server(mlflow_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("MTST_PIPELINE_ID", f"http-{uuid.uuid4().hex[:8]}")
+    tracker = Tracker.open(TrackingParams(experiment="roundtrip"), uri=mlflow_server.uri)
+    parent = tracker.pipeline_run({"prepare": {"task_b_train_limit": 300}})
+    child = tracker.create_run("frozen", {"mtst.role": "variant", "mtst.variant": "frozen"}, parent=parent)
+    tracker.log_params(child, {"train.lr_head": "0.01", "train.stages.0.name": "heads"})
+    assert tracker.log_metrics(child, [("loss/task_a", 1.5 - 0.1 * s, s) for s in range(5)]) == 5
+    (tmp_path / "note.txt").write_text("hello from the test")
+    tracker.client.log_artifact(child, str(tmp_path / "note.txt"), "notes")
+    tracker.client.set_terminated(child, "FINISHED")
+
+    # read it back with plain HTTP against the REST API
+    api = f"{mlflow_server.uri}/api/2.0/mlflow"
+    run = requests.get(f"{api}/runs/get", params={"run_id": child}, timeout=10).json()["run"]
+    assert run["info"]["run_name"] == "frozen" and run["info"]["status"] == "FINISHED"
+    assert {p["key"]: p["value"] for p in run["data"]["params"]} == {"train.lr_head": "0.01", "train.stages.0.name": "heads"}
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["mlflow.parentRunId"] == parent and tags["mtst.variant"] == "frozen"
+    history = requests.get(f"{api}/metrics/get-history", params={"run_id": child, "metric_key": "loss/task_a"},
+                           timeout=10).json()["metrics"]
+    assert sorted((m["step"], round(m["value"], 6)) for m in history) == [(s, round(1.5 - 0.1 * s, 6)) for s in range(5)]
+    parent_run = requests.get(f"{api}/runs/get", params={"run_id": parent}, timeout=10).json()["run"]
+    assert {p["key"]: p["value"] for p in parent_run["data"]["params"]} == {"prepare.task_b_train_limit": "300"}
+    # the artifact went through the server's artifact proxy
+    listed = requests.get(f"{mlflow_server.uri}/ajax-api/2.0/mlflow/artifacts/list",
+                          params={"run_uuid": child, "path": "notes"}, timeout=10).json()
+    assert [f["path"] for f in listed["files"]] == ["notes/note.txt"]
+    got = requests.get(f"{mlflow_server.uri}/get-artifact", params={"run_uuid": child, "path": "notes/note.txt"}, timeout=10)
+    assert got.text == "hello from the test"
+
+
+def test_preflight_passes_for_a_live_server(mlflow_server):
+    assert preflight(uri=mlflow_server.uri) == mlflow_server.uri
+
+
+def test_preflight_fails_within_seconds_for_an_unreachable_server():
+    from helpers.mlflow_server import closed_port
+
+    uri = f"http://127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    with pytest.raises(TrackingError, match="cannot be reached") as info:
+        preflight(uri=uri)
+    assert time.monotonic() - start < 5
+    assert uri in str(info.value) and "MLFLOW_TRACKING_URI" in str(info.value)
+
+
+def test_preflight_rejects_a_store_folder_that_cannot_be_created(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(TrackingError, match="cannot create"):
+        preflight(uri=f"sqlite:///{blocker / 'sub' / 'mlflow.db'}")
+
+
+def test_store_resolution(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("{}\n")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")  # the repository is found upwards from the working directory
+    assert resolve_tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert resolve_tracking_uri(TrackingParams(uri="http://example.invalid:5000")) == "http://example.invalid:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    assert resolve_tracking_uri(TrackingParams(uri="http://example.invalid:5000")) == "http://127.0.0.1:1"
+
+
+def test_cli_stops_before_evaluating_when_the_server_is_unreachable(train_dirs, mini_splits, tmp_path):
+    from helpers.mlflow_server import closed_port
+
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{closed_port()}"}
+    proc = subprocess.run([sys.executable, "-m", "mtst.cli", "evaluate", "--train-dir", str(train_dirs["frozen"]),
+                           "--splits", str(mini_splits), "--out", str(tmp_path / "eval"),
+                           "--metrics", str(tmp_path / "m.json")], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot be reached" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "eval").exists() and not (tmp_path / "m.json").exists()
+
+
+PARENT = """
+import sys
+from mtst.tracking import Tracker
+print(Tracker.open().pipeline_run())
+"""
+
+
+def _parent_in_subprocess(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-c", PARENT], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_separate_processes_share_one_parent_run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MTST_PIPELINE_ID": "pipeline-under-test"}
+    env.pop("MTST_PIPELINE_RUN_ID", None)
+    Tracker.open(uri=uri)  # create the store first, as the first pipeline step would
+    # two steps of one pipeline run starting at the same moment (kfp runs variants in parallel)
+    procs = [_parent_in_subprocess(env) for _ in range(2)]
+    ids = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        ids.append(out.strip().splitlines()[-1])
+    assert ids[0] == ids[1]
+
+    tracker = Tracker.open(uri=uri)
+    open_parents = tracker.search("tags.`mtst.pipeline_id` = 'pipeline-under-test' and attributes.status = 'RUNNING'")
+    assert [r.info.run_id for r in open_parents] == [ids[0]]
+
+    # compare finishes the parent; the next pipeline run opens a new one
+    tracker.client.set_terminated(ids[0], "FINISHED")
+    later = _parent_in_subprocess(env)
+    out, err = later.communicate(timeout=120)
+    assert later.returncode == 0, err
+    assert out.strip().splitlines()[-1] not in (ids[0], "")
+
+    # an explicit run id wins over the lookup
+    explicit = _parent_in_subprocess({**env, "MTST_PIPELINE_RUN_ID": ids[0]})
+    out, err = explicit.communicate(timeout=120)
+    assert out.strip().splitlines()[-1] == ids[0]
+
+
+def test_tracked_pipeline_layout_over_http(tracked_pipeline, train_dirs):
+    from mlflow import MlflowClient
+
+    from mtst.tracking import data_hash, git_commit
+
+    client = MlflowClient(tracking_uri=tracked_pipeline.uri)
+    info = tracked_pipeline.evaluations["staged"]["mlflow"]
+    parents = {e["mlflow"]["parent_run_id"] for e in tracked_pipeline.evaluations.values()}
+    assert parents == {info["parent_run_id"]}  # one parent for the whole pipeline run
+    parent = client.get_run(info["parent_run_id"])
+    assert parent.data.tags["mtst.pipeline_id"] == tracked_pipeline.pipeline_id
+    assert parent.info.status == "FINISHED"  # closed by compare
+    assert parent.data.tags["mtst.champion_variant"] == tracked_pipeline.summary["champion"]
+    assert parent.data.tags["mtst.git_commit"] == git_commit() and parent.data.tags["mtst.data_hash"] == data_hash()
+    assert parent.data.tags["mtst.validation_success"] == "true"
+    report = json.loads((tracked_pipeline.validation / "report.json").read_text())
+    assert parent.data.metrics["validation.batches.splits/task_a/test.rows"] == report["batches"]["splits/task_a/test"]["rows"] == 90
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "validation")}
+    assert "validation/report.json" in artifacts and "validation/data_docs" in artifacts
+    docs = {a.path for a in client.list_artifacts(parent.info.run_id, "validation/data_docs")}
+    assert "validation/data_docs/index.html" in docs
+    comparison = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert {"comparison/comparison.md", "comparison/comparison.png", "comparison/comparison.json"} <= comparison
+    assert parent.data.metrics["best.mean_macro_f1"] == pytest.approx(tracked_pipeline.summary["champion_value"])
+
+    children = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    assert sorted(r.info.run_name for r in children) == sorted(tracked_pipeline.eval_dirs)
+    for child in children:
+        variant = child.data.tags["mtst.variant"]
+        stages = json.loads((train_dirs[variant] / "stages.json").read_text())
+        nested = client.search_runs([parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{child.info.run_id}'")
+        assert sorted(r.data.tags["mtst.stage"] for r in nested) == sorted(s["name"] for s in stages)
+        assert child.data.tags["mtst.model_uri"].startswith("models:/")
+        history = [json.loads(line) for line in (train_dirs[variant] / "history.jsonl").read_text().splitlines()]
+        for task in child.data.tags["mtst.tasks"].split(","):
+            assert len(client.get_metric_history(child.info.run_id, f"loss/{task}")) == len(history)
