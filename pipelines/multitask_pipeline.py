@@ -1,4 +1,5 @@
-"""The multi-task pipeline: data -> validate -> augment -> ParallelFor(variant: train -> evaluate) -> compare.
+"""The multi-task pipeline: data -> validate -> augment -> validate (augmented) -> ParallelFor(variant: train ->
+evaluate) -> compare; the same DAG as dvc.yaml.
 
 Wiring only: tasks, their inputs, resources, retries, caching and where MLflow settings come from.
 
@@ -66,10 +67,14 @@ def build_pipeline(*, followup_wave: bool = True, parallelism: int | None = None
         validation = validate_task.outputs["report"]
         augment_task = _configure(augment(params_json=params_json, splits=splits), "augment").after(validate_task)
         augmented = augment_task.outputs["augmented"]
+        # like dvc.yaml's validate_augmented: the augmented split passes the same rules before training
+        validate_augmented = _configure(validate(params_json=params_json, splits=splits, augmented=augmented),
+                                        "validate").set_display_name("validate-augmented")
 
         with dsl.ParallelFor(variants, parallelism=parallelism) as variant:
             train_task = _train_task(train(params_json=params_json, variant=variant, splits=splits,
-                                           augmented=augmented), accelerator_type, accelerator_count)
+                                           augmented=augmented).after(validate_augmented),
+                                     accelerator_type, accelerator_count)
             eval_task = _configure(evaluate(params_json=params_json, model=train_task.outputs["model"],
                                             splits=splits, validation=validation, pipeline_run_id=RUN_ID),
                                    "evaluate")

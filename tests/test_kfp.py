@@ -51,12 +51,15 @@ def compiled(tmp_path_factory, repo_root) -> tuple[Path, dict, dict, dict]:
 def test_compiled_dag(compiled, repo_root):
     _, spec, _, info = compiled
     root = spec["root"]["dag"]["tasks"]
-    assert set(root) == {"data", "validate", "augment", "for-loop-1", "collect-init-models", "for-loop-2", "compare"}
+    assert set(root) == {"data", "validate", "augment", "validate-2", "for-loop-1", "collect-init-models", "for-loop-2",
+                         "compare"}
     deps = {name: set(task.get("dependentTasks", [])) for name, task in root.items()}
     assert deps["data"] == set()
     assert deps["validate"] == {"data"}
     assert deps["augment"] == {"data", "validate"}  # validate -> augment
-    assert {"augment", "data"} <= deps["for-loop-1"]
+    assert deps["validate-2"] == {"data", "augment"}  # the augmented split is validated too (dvc.yaml)
+    assert root["validate-2"]["taskInfo"]["name"] == "validate-augmented"
+    assert {"augment", "data", "validate-2"} <= deps["for-loop-1"]
     assert deps["collect-init-models"] == {"for-loop-1"}
     assert {"augment", "collect-init-models"} <= deps["for-loop-2"]
     assert deps["compare"] == {"for-loop-1", "for-loop-2"}
@@ -79,7 +82,7 @@ def test_compiled_dag(compiled, repo_root):
     assert compare_inputs["evaluations"]["isArtifactList"] and compare_inputs["followup_evaluations"]["isArtifactList"]
     assert root["compare"]["inputs"]["artifacts"]["evaluations"]["taskOutputArtifact"]["producerTask"] == "for-loop-1"
     assert spec["components"]["comp-collect-init-models"]["inputDefinitions"]["artifacts"]["models"]["isArtifactList"]
-    for name in ("data", "validate", "augment", "compare"):
+    for name in ("data", "validate", "augment", "validate-2", "compare"):
         assert root[name]["cachingOptions"]["enableCache"] is True
 
     # parameter defaults are the params (same values as the DVC path), variants split in two waves
@@ -158,7 +161,7 @@ def test_cli_compile_image_variants_and_profile(tmp_path, repo_root, monkeypatch
     spec, _ = load_package(out)
     assert {e["container"]["image"] for e in spec["deploymentSpec"]["executors"].values()} == {"registry.example/mtst:9-cpu"}
     root = spec["root"]["dag"]["tasks"]
-    assert set(root) == {"data", "validate", "augment", "for-loop-1", "compare"}  # no follow-up wave needed
+    assert set(root) == {"data", "validate", "augment", "validate-2", "for-loop-1", "compare"}  # no follow-up wave
     assert root["compare"]["dependentTasks"] == ["for-loop-1"]
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     assert json.loads(inputs["params_json"]["defaultValue"]) == effective_params("params.yaml", "smoke")

@@ -34,6 +34,7 @@ def test_experiment_page_lists_the_variant_runs(tracked_pipeline, browser, tmp_p
     browser.open(f"{tracked_pipeline.uri}/#/experiments/{experiment_id}/runs")
     text = browser.wait_for_text(parent_name[:16], timeout=60)  # the pipeline run, children collapsed under it
     assert "Training runs" in text
+    browser.wait_for_selector(EXPANDER, timeout=30)  # the parent row's expander, once its children loaded
     assert browser.click_all(EXPANDER) >= 1
     try:
         text = browser.wait_for_text(*tracked_pipeline.eval_dirs, timeout=30)

@@ -94,7 +94,7 @@ def test_bad_input_gets_a_clear_error(train_dirs, tmp_path):
     assert "Traceback" not in proc.stderr
 
     blank = tmp_path / "blank.csv"
-    blank.write_text("text\nfine sentence\n   \n")
+    blank.write_text("text,id\nfine sentence,1\n   ,2\n")
     proc = _cli("--model", model, "--input", str(blank), "--output", str(tmp_path / "o.jsonl"))
     assert proc.returncode == 2 and "blank.csv, row 3" in proc.stderr and "empty" in proc.stderr
 

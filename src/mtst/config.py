@@ -200,9 +200,44 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
 
 
 def write_profile(path: str | Path, profile: str) -> None:
-    """Merge a profile overlay into ``path`` (atomically), keeping the other values."""
-    from mtst.io import write_text
+    """Merge a profile overlay into ``path`` (atomically), keeping its comments, anchors and other values.
 
-    merged = read_params_dict(path, profile)
-    header = f"# Active profile: {profile} (written by `mtst params use {profile}`; edit freely).\n"
-    write_text(path, header + yaml.safe_dump(merged, sort_keys=False))
+    ruamel's round-trip mode edits the YAML in place, so ``mtst params use`` does not strip the
+    documentation that lives in params.yaml's comments.
+    """
+    from ruamel.yaml import YAML
+
+    from mtst.io import atomic_path
+
+    path = Path(path)
+    overlay_path = path.parent / "profiles" / f"{profile}.yaml"
+    if not overlay_path.exists():
+        raise ConfigError(f"profile {profile!r}: {overlay_path} does not exist")
+    overlay = yaml.safe_load(overlay_path.read_text(encoding="utf-8")) or {}
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.width = 4096  # never re-wrap long flow-style lines
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
+    document = rt.load(path.read_text(encoding="utf-8"))
+
+    def merge(target: Any, values: dict[str, Any]) -> None:
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(target.get(key), dict):
+                merge(target[key], value)
+            else:
+                target[key] = value
+
+    merge(document, overlay)
+    Params.model_validate(_plain(document))  # refuse to write an invalid file
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        rt.dump(document, fh)
+
+
+def _plain(node: Any) -> Any:
+    """ruamel's commented containers as plain dicts / lists (for validation)."""
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node

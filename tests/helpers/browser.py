@@ -56,6 +56,8 @@ class Chromium:
 
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"JavaScript error: {result['exceptionDetails'].get('exception', {}).get('description')}")
         return result.get("result", {}).get("value")
 
     def open(self, url: str) -> None:
@@ -74,9 +76,19 @@ class Chromium:
             time.sleep(0.25)
         raise TimeoutError(f"page never showed {needles}; it shows:\n{text[:1500]}")
 
+    def wait_for_selector(self, selector: str, timeout: float = 30) -> int:
+        """Wait until at least one element matches; returns how many do."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            count = int(self.evaluate(f"document.querySelectorAll({json.dumps(selector)}).length") or 0)
+            if count:
+                return count
+            time.sleep(0.25)
+        raise TimeoutError(f"no element matches {selector!r}; the page shows:\n{self.text()[:1500]}")
+
     def click_all(self, selector: str) -> int:
         return int(self.evaluate(f"(() => {{ const found = [...document.querySelectorAll({json.dumps(selector)})];"
-                                 " found.forEach(e => e.click()); return found.length; }})()") or 0)
+                                 f" found.forEach(e => e.click()); return found.length; }})()") or 0)
 
     def screenshot(self, path: str | Path) -> Path:
         data = self.call("Page.captureScreenshot", format="png")["data"]
