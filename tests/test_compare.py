@@ -109,7 +109,7 @@ def test_fast_macro_f1_and_paired_bootstrap():
     a = np.where(rng.random(400) < 0.8, y, rng.integers(0, 3, 400))
     b = np.where(rng.random(400) < 0.5, y, rng.integers(0, 3, 400))
     assert macro_f1(y, a, 3) == pytest.approx(f1_score(y, a, average="macro"))
-    rows = lambda p: [{"id": str(i), "label": str(t), "predicted": str(q)} for i, (t, q) in enumerate(zip(y, p))]  # noqa: E731
+    rows = lambda p: [{"id": str(i), "label": str(t), "predicted": str(q)} for i, (t, q) in enumerate(zip(y, p, strict=True))]  # noqa: E731
     boot = paired_bootstrap(rows(a), rows(b), 300, 0)
     assert boot["diff"] == pytest.approx(100 * (f1_score(y, a, average="macro") - f1_score(y, b, average="macro")))
     assert boot["low"] > 0 and boot["low"] < boot["diff"] < boot["high"]  # 80% vs 50% right: clearly better

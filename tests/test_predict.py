@@ -47,7 +47,7 @@ def test_predict_with_the_champion_alias_over_http(tracked_pipeline, mini_splits
     rows = _read(tmp_path / "out.jsonl")
     assert [r["text"] for r in rows] == frame["text"].tolist() and [r["id"] for r in rows] == frame["id"].tolist()
     _check_rows(rows)
-    accuracy = np.mean([r["task_a"]["label"] == label for r, label in zip(rows[:20], topics["label"])])
+    accuracy = np.mean([r["task_a"]["label"] == label for r, label in zip(rows[:20], topics["label"], strict=True)])
     assert accuracy > 0.4  # 5 topics: a real champion is well above chance on real BBC sentences
 
     # the alias resolves to the champion's own model: same probabilities as its saved folder

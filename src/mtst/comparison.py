@@ -180,7 +180,8 @@ def select_champion(results: list[Result], metric: str) -> Result:
 def train_time_total(result: Result, by_name: dict[str, Result]) -> float | None:
     """Wall time including the variant it starts from (``init_from``), as a fresh training would cost."""
     own = result.get("train.wall_s")
-    base = (result.info.get("params") or {}).get("init_from")
+    params = result.info.get("params") or {}
+    base = params.get("init_from") or (params.get("variant") or {}).get("init_from")  # flat, or the trainer's nesting
     if own is not None and base and base in by_name and by_name[base] is not result:
         base_total = train_time_total(by_name[base], by_name)
         return own + base_total if base_total is not None else own
@@ -407,7 +408,7 @@ def render_markdown(report: dict[str, Any], results: list[Result], params: Compa
             ["parameter memory (MB)", _num(mt["memory_mb"], "{:.0f}"), _num(sep["memory_mb"], "{:.0f}"), ""],
             ["model size on disk (MB)", _num(mt["size_mb"], "{:.0f}"), _num(sep["size_mb"], "{:.0f}"), ""],
         ]
-        parts += [markdown_table([f"", f"multi-task `{mvs['multitask_variant']}`",
+        parts += [markdown_table(["", f"multi-task `{mvs['multitask_variant']}`",
                                   f"separate `{mvs['separate_variants'][0]}` + `{mvs['separate_variants'][1]}`",
                                   "difference (points) [95% CI]"], table), ""]
         how = ("timed side by side in this process on the same sentences"

@@ -399,17 +399,17 @@ def log_variant(tracker: Tracker, parent_id: str, train_dir: str | Path, eval_di
                                           STAGE: "evaluate", "mtst.tasks": ",".join(summary.get("tasks", [])),
                                           "mtst.augmented": str(bool(summary.get("augmented", False))).lower(),
                                           "mlflow.note.content": str(summary.get("description", ""))}, parent=parent_id)
-    run_params = {"variant": variant, "seed": summary.get("seed"), "augmented": summary.get("augmented"),
-                  "tasks": summary.get("tasks"), **{f"train.{k}": v for k, v in (summary.get("params") or {}).items()},
-                  **(extra_params or {})}
+    # the variant's effective config as the trainer recorded it (model.*, train.*, variant.stages.0.lr_head, ...)
+    run_params = {"variant_name": variant, "seed": summary.get("seed"), "augmented": summary.get("augmented"),
+                  "tasks": summary.get("tasks"), **(summary.get("params") or {}), **(extra_params or {})}
     tracker.log_params(run_id, param_items({k: v for k, v in run_params.items() if v is not None}))
 
     last_step = max((int(r["step"]) for r in history), default=int(summary.get("steps", 0) or 0))
     counts = {"history": 0}
     if params.log_step_metrics and history:
         counts["history"] = tracker.log_metrics(run_id, history_metrics(history))
-    boundaries = []
-    for index, stage in enumerate(stages):
+    boundaries = []  # stage_index at each stage's first and last step (unless history.jsonl has it per step)
+    for index, stage in enumerate(stages if not any("stage_index" in r for r in history) else []):
         for key in ("start_step", "end_step"):
             if numeric(stage.get(key)):
                 boundaries.append(("stage_index", float(index), int(stage[key])))
