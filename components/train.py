@@ -10,16 +10,16 @@ from components import COMPONENT_OPTIONS
 
 @dsl.component(**COMPONENT_OPTIONS)
 def train(params_json: str, variant: str, splits: Input[Dataset], augmented: Input[Dataset], model: Output[Model],
-          metrics: Output[Metrics], init_models: Input[Model] = None):
+          metrics: Output[Metrics], init_models: Input[Model] = None, nproc: int = 1):
     """Run mtst.steps.train for ``variant``: the Model artifact is the train folder (model/, history.jsonl,
-    stages.json, train_summary.json). Follow-up variants get ``init_models`` (<variant>/model folders)."""
+    stages.json, train_summary.json). Follow-up variants get ``init_models`` (<variant>/model folders).
+    ``nproc`` > 1 trains with that many processes in this pod under torchrun (one per GPU)."""
     from mtst.kfp import tasks
-    from mtst.steps import train as step
 
     params = tasks.load_params(params_json)
-    summary = step.run(params, variant, splits.path, model.path, augmented.path,
-                       init_dir=tasks.init_model_dir(params, variant, init_models),
-                       checkpoint_dir=tasks.scratch_dir("checkpoints"), show_progress=False)
+    summary = tasks.train_variant(params_json, variant, splits.path, model.path, augmented.path,
+                                  init_dir=tasks.init_model_dir(params, variant, init_models),
+                                  checkpoint_dir=tasks.scratch_dir("checkpoints"), nproc=nproc)
     model.metadata["variant"] = variant
     tasks.log_metrics(metrics, {k: summary.get(k) for k in ("wall_s", "steps", "train_rows", "validation")})
 

@@ -9,6 +9,7 @@ Wiring only: tasks, their inputs, resources, retries, caching and where MLflow s
   second ParallelFor after ``collect_init_models`` gathers the first wave's models (``dsl.Collected``);
   KFP cannot pass a ``Collected`` list into another loop, hence the gathering task.
 - ``accelerator_type`` / ``accelerator_count``: the GPUs of each training task.
+- ``train_nproc``: training processes per task (torchrun in the pod when > 1; match ``accelerator_count``).
 
 MLflow: every task reads ``MLFLOW_TRACKING_URI`` from the ConfigMap and the
 optional basic-auth credentials from the Secret named in ``mtst.kfp.settings``; the compiled YAML names
@@ -40,13 +41,14 @@ def _configure(task: dsl.PipelineTask, name: str, cache: bool = True) -> dsl.Pip
     return task
 
 
-def _train_task(task: dsl.PipelineTask, accelerator_type, accelerator_count) -> dsl.PipelineTask:
+def _train_task(task: dsl.PipelineTask, accelerator_type, accelerator_count, nproc) -> dsl.PipelineTask:
     # Training is not bit-for-bit deterministic on GPUs: never served from the cache; retried on failure.
     _configure(task, "train", cache=False)
     task.set_accelerator_type(accelerator_type).set_accelerator_limit(accelerator_count)
     # kfp 2.17 does not thread pipeline parameters used only in resource fields into a ParallelFor's
-    # sub-DAG; registering them makes the compiler pass them in.
-    task.register_pipeline_channels([accelerator_type, accelerator_count])
+    # sub-DAG; registering them makes the compiler pass them in (``nproc`` too, though as a task input it is
+    # threaded anyway: registering it keeps it in the loop should the input ever move to a resource field).
+    task.register_pipeline_channels([accelerator_type, accelerator_count, nproc])
     task.set_retry(settings.TRAIN_RETRIES, backoff_duration=settings.TRAIN_RETRY_BACKOFF, backoff_factor=2.0)
     kubernetes.add_toleration(task, **settings.GPU_TOLERATION)
     return task
@@ -59,7 +61,8 @@ def build_pipeline(*, followup_wave: bool = True, parallelism: int | None = None
     def multitask_pipeline(params_json: str = "{}", variants: List[str] = FIRST_WAVE,
                            followup_variants: List[str] = FOLLOWUPS,
                            accelerator_type: str = settings.DEFAULT_ACCELERATOR_TYPE,
-                           accelerator_count: int = settings.DEFAULT_ACCELERATOR_COUNT) -> Markdown:
+                           accelerator_count: int = settings.DEFAULT_ACCELERATOR_COUNT,
+                           train_nproc: int = settings.DEFAULT_TRAIN_NPROC) -> Markdown:
         data_task = _configure(data(params_json=params_json), "data")
         splits = data_task.outputs["splits"]
         validate_task = _configure(validate(params_json=params_json, dataset=data_task.outputs["dataset"],
@@ -73,8 +76,8 @@ def build_pipeline(*, followup_wave: bool = True, parallelism: int | None = None
 
         with dsl.ParallelFor(variants, parallelism=parallelism) as variant:
             train_task = _train_task(train(params_json=params_json, variant=variant, splits=splits,
-                                           augmented=augmented).after(validate_augmented),
-                                     accelerator_type, accelerator_count)
+                                           augmented=augmented, nproc=train_nproc).after(validate_augmented),
+                                     accelerator_type, accelerator_count, train_nproc)
             eval_task = _configure(evaluate(params_json=params_json, model=train_task.outputs["model"],
                                             splits=splits, validation=validation, pipeline_run_id=RUN_ID),
                                    "evaluate")
@@ -87,8 +90,9 @@ def build_pipeline(*, followup_wave: bool = True, parallelism: int | None = None
                                                        models=dsl.Collected(train_task.outputs["model"])), "compare")
             with dsl.ParallelFor(followup_variants, parallelism=parallelism) as followup:
                 followup_train = _train_task(train(params_json=params_json, variant=followup, splits=splits,
-                                                   augmented=augmented, init_models=init_task.outputs["init_models"]),
-                                             accelerator_type, accelerator_count)
+                                                   augmented=augmented, init_models=init_task.outputs["init_models"],
+                                                   nproc=train_nproc),
+                                             accelerator_type, accelerator_count, train_nproc)
                 followup_eval = _configure(evaluate(params_json=params_json, model=followup_train.outputs["model"],
                                                     splits=splits, validation=validation, pipeline_run_id=RUN_ID),
                                            "evaluate")

@@ -76,7 +76,12 @@ def test_compiled_dag(compiled, repo_root):
         assert body[evaluate]["cachingOptions"]["enableCache"] is True
         # the accelerator parameters reach the loop's sub-DAG (kfp 2.17 needs register_pipeline_channels)
         params = spec["components"][f"comp-{loop}"]["inputDefinitions"]["parameters"]
-        assert {"pipelinechannel--accelerator_type", "pipelinechannel--accelerator_count"} <= set(params)
+        assert {"pipelinechannel--accelerator_type", "pipelinechannel--accelerator_count",
+                "pipelinechannel--train_nproc"} <= set(params)
+        # train_nproc: pipeline parameter -> the loop's sub-DAG -> the training task's ``nproc`` input
+        assert root[loop]["inputs"]["parameters"]["pipelinechannel--train_nproc"] == {"componentInputParameter": "train_nproc"}
+        assert body[train]["inputs"]["parameters"]["nproc"] == {"componentInputParameter": "pipelinechannel--train_nproc"}
+        assert "nproc" not in body[evaluate]["inputs"]["parameters"]
     # dsl.Collected: the loops' outputs reach compare (and the init-model gathering) as artifact lists
     compare_inputs = spec["components"]["comp-compare"]["inputDefinitions"]["artifacts"]
     assert compare_inputs["evaluations"]["isArtifactList"] and compare_inputs["followup_evaluations"]["isArtifactList"]
@@ -94,6 +99,8 @@ def test_compiled_dag(compiled, repo_root):
     assert inputs["followup_variants"]["defaultValue"] == followups == info["followup_variants"]
     assert set(first) | set(followups) == set(params["train"]["variants"])
     assert inputs["accelerator_type"]["defaultValue"] == "nvidia.com/gpu"
+    assert inputs["train_nproc"] == {"defaultValue": 1.0, "isOptional": True, "parameterType": "NUMBER_INTEGER"}
+    assert spec["components"]["comp-train"]["inputDefinitions"]["parameters"]["nproc"]["parameterType"] == "NUMBER_INTEGER"
 
 
 def test_compiled_resources_accelerators_and_artifact_types(compiled):
@@ -124,9 +131,13 @@ def test_compiled_resources_accelerators_and_artifact_types(compiled):
     assert outputs["comp-compare"]["comparison"] == "system.Markdown"
     # each component's code calls its step
     for component, step in [("data", "fetch"), ("data", "prepare"), ("validate", "validate"), ("augment", "augment"),
-                            ("train", "train"), ("evaluate", "evaluate"), ("compare", "compare")]:
+                            ("evaluate", "evaluate"), ("compare", "compare")]:
         code = " ".join(executors[f"exec-{component}"]["container"]["command"])
         assert re.search(rf"from mtst\.steps import [\w, ]*\b{step}\b", code) and ".run(" in code
+    # train calls its step through the library (in this process, or N processes under torchrun)
+    for label in ("exec-train", "exec-train-2"):
+        code = " ".join(executors[label]["container"]["command"])
+        assert "tasks.train_variant(" in code and "nproc=nproc" in code
 
 
 def test_compiled_yaml_carries_no_credentials(compiled):
@@ -154,7 +165,8 @@ def test_cli_compile_image_variants_and_profile(tmp_path, repo_root, monkeypatch
     monkeypatch.chdir(repo_root)
     out = tmp_path / "p.yaml"
     result = runner.invoke(app, ["kfp", "compile", "--out", str(out), "--image", "registry.example/mtst:9-cpu",
-                                 "--variant", "frozen", "--profile", "smoke", "--accelerator-count", "0"])
+                                 "--variant", "frozen", "--profile", "smoke", "--accelerator-count", "0",
+                                 "--train-nproc", "2"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     assert info["variants"] == ["frozen"] and info["followup_variants"] == []
@@ -166,6 +178,9 @@ def test_cli_compile_image_variants_and_profile(tmp_path, repo_root, monkeypatch
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     assert json.loads(inputs["params_json"]["defaultValue"]) == effective_params("params.yaml", "smoke")
     assert inputs["accelerator_count"]["defaultValue"] == 0
+    assert inputs["train_nproc"]["defaultValue"] == 2
+    zero = runner.invoke(app, ["kfp", "compile", "--out", str(out), "--train-nproc", "0"])
+    assert zero.exit_code == 2 and "--train-nproc" in zero.output
 
     # a follow-up variant brings in the variant it starts from
     assert pipeline_arguments("params.yaml", variants=["head_a_frozen"])["variants"] == ["staged"]
@@ -230,6 +245,54 @@ def test_task_helpers(tmp_path):
         tasks.load_params("{nope")
 
 
+# --- training with N processes in the pod (torchrun) ------------------------------------------------------
+
+def test_torchrun_command_line():
+    cmd = tasks.torchrun_command(4, "staged", params_file="/tmp/p.yaml", splits="/in/splits", out="/out/model",
+                                 augmented="/in/aug", checkpoints="/tmp/ckpt", python="/venv/bin/python")
+    assert cmd == ["/venv/bin/python", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=4",
+                   "-m", "mtst.cli", "train", "--variant", "staged", "--params", "/tmp/p.yaml",
+                   "--splits", "/in/splits", "--out", "/out/model", "--augmented", "/in/aug",
+                   "--checkpoints", "/tmp/ckpt"]
+    # a follow-up variant's init model, a resumed run, several nodes (rendezvous from torchrun's PET_* env)
+    cmd = tasks.torchrun_command(2, "head_a_frozen", params_file=Path("p.yaml"), splits=Path("s"), out=Path("o"),
+                                 init_from=Path("init/staged/model"), resume=True, nnodes=3)
+    assert cmd[0] == sys.executable and cmd[1:5] == ["-m", "torch.distributed.run", "--nnodes=3", "--nproc-per-node=2"]
+    assert "--standalone" not in cmd and "--augmented" not in cmd and "--checkpoints" not in cmd
+    assert cmd[cmd.index("--init-from") + 1] == "init/staged/model" and cmd[-1] == "--resume"
+    # every option the command line uses is one `mtst train` defines (the real CLI parser checks it)
+    from typer.main import get_command
+
+    train_cli = get_command(app).commands["train"]
+    options = {opt for param in train_cli.params for opt in param.opts}
+    assert {a for a in cmd if a.startswith("--") and cmd.index(a) > cmd.index("train")} <= options
+    train_cli.make_context("train", cmd[cmd.index("train") + 1:])  # parses, or raises a click error
+    with pytest.raises(ValueError, match="at least 1"):
+        tasks.torchrun_command(0, "staged", params_file="p", splits="s", out="o")
+
+
+TINY_VARIANT = {"description": "two processes, a few steps", "augment": False,
+                "stages": [{"name": "heads", "encoder": "frozen", "max_steps": 4, "lr_head": 0.01}]}
+
+
+@pytest.mark.timeout(600)
+def test_train_variant_under_torchrun_writes_the_model(mini_splits, repo_root, tmp_path, monkeypatch):
+    """The component's nproc > 1 path for real: torchrun starts 2 CPU processes (gloo) running `mtst train`
+    with the params handed over as JSON; rank 0 writes the train folder; a failing rank fails the task."""
+    raw = effective_params(repo_root / "params.yaml", "smoke")
+    raw["train"].update(batch_size=8, embedding_cache=False, checkpoint_every=1000, variants={"tiny": TINY_VARIANT})
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / "model"
+    summary = tasks.train_variant(json.dumps(raw), "tiny", mini_splits, out, checkpoint_dir=tmp_path / "ckpt", nproc=2)
+    assert summary["world_size"] == 2 and summary["steps"] == 4 and summary["variant"] == "tiny"
+    assert json.loads((out / "train_summary.json").read_text()) == summary
+    assert (out / "model" / "heads.safetensors").exists() and len((out / "history.jsonl").read_text().splitlines()) == 4
+
+    with pytest.raises(tasks.TrainLaunchError, match=r"(?s)exited with code \d+.*unknown variant 'nope'"):
+        tasks.train_variant(json.dumps(raw), "nope", mini_splits, tmp_path / "none", nproc=2)
+    assert not (tmp_path / "none").exists()
+
+
 # --- mtst kfp submit against the API stand-in ---------------------------------------------------------------
 
 @pytest.fixture()
@@ -253,7 +316,7 @@ def test_submit_run_with_embedded_spec(kfp_home, tmp_path, repo_root, monkeypatc
     with KfpApiServer() as server:
         out = submit_cli(server, "--experiment", "freeze-variants", "--run-name", "smoke run 1",
                          "--package", str(package), "--token", "bearer-xyz", "--accelerator-type", "nvidia.com/gpu",
-                         "--accelerator-count", "2")
+                         "--accelerator-count", "2", "--train-nproc", "2")
     assert server.errors == []
     assert [r.operation for r in server.requests] == [
         "healthz_service_get_healthz", "experiment_service_list_experiments",
@@ -272,8 +335,9 @@ def test_submit_run_with_embedded_spec(kfp_home, tmp_path, repo_root, monkeypatc
         json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec())
     assert json_format.ParseDict(run["pipeline_spec"]["platform_spec"], pipeline_spec_pb2.PlatformSpec()) == \
         json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
-    expected = pipeline_arguments("params.yaml", "smoke", accelerator_type="nvidia.com/gpu", accelerator_count=2)
-    assert run["runtime_config"]["parameters"] == expected
+    expected = pipeline_arguments("params.yaml", "smoke", accelerator_type="nvidia.com/gpu", accelerator_count=2,
+                                  train_nproc=2)
+    assert run["runtime_config"]["parameters"] == expected and expected["train_nproc"] == 2
     assert "bearer-xyz" not in package.read_text()
 
 

@@ -135,19 +135,21 @@ VariantsOpt = Annotated[list[str] | None, typer.Option("--variant", help="train 
 ImageOpt = Annotated[str | None, typer.Option(help="components' image (default $MTST_KFP_IMAGE or mtst:<version>-cuda)")]
 AcceleratorTypeOpt = Annotated[str | None, typer.Option(help="training GPU resource, default nvidia.com/gpu")]
 AcceleratorCountOpt = Annotated[int | None, typer.Option(min=0, help="GPUs per training task, default 1")]
+TrainNprocOpt = Annotated[int | None, typer.Option(min=1, help="training processes per task (torchrun when > 1), default 1")]
 
 
 @kfp_app.command("compile")
 @user_errors
 def kfp_compile(out: Annotated[Path, typer.Option(help="pipeline YAML to write")] = Path("artifacts/kfp/pipeline.yaml"),
                 image: ImageOpt = None, variant: VariantsOpt = None, accelerator_type: AcceleratorTypeOpt = None,
-                accelerator_count: AcceleratorCountOpt = None,
+                accelerator_count: AcceleratorCountOpt = None, train_nproc: TrainNprocOpt = None,
                 params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """Compile the pipeline YAML; the params (+ profile) become its parameter defaults."""
     from mtst.kfp.pipeline import compile_pipeline
 
     echo_json(compile_pipeline(out, params_path=params, profile=profile, variants=variant, image=image,
-                               accelerator_type=accelerator_type, accelerator_count=accelerator_count))
+                               accelerator_type=accelerator_type, accelerator_count=accelerator_count,
+                               train_nproc=train_nproc))
 
 
 @kfp_app.command("run-local")
@@ -181,7 +183,7 @@ def kfp_submit(host: Annotated[str, typer.Option(envvar="KF_PIPELINES_ENDPOINT",
                caching: Annotated[bool | None, typer.Option("--caching/--no-caching", help="override the tasks' caching for this run")] = None,
                package: Annotated[Path | None, typer.Option(help="also keep the compiled YAML here")] = None,
                image: ImageOpt = None, variant: VariantsOpt = None, accelerator_type: AcceleratorTypeOpt = None,
-               accelerator_count: AcceleratorCountOpt = None,
+               accelerator_count: AcceleratorCountOpt = None, train_nproc: TrainNprocOpt = None,
                params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """Compile and submit a run with kfp.Client (optionally uploading the pipeline as a version)."""
     from mtst.kfp.submit import SUBMIT_ERRORS, submit
@@ -191,7 +193,7 @@ def kfp_submit(host: Annotated[str, typer.Option(envvar="KF_PIPELINES_ENDPOINT",
                          run_name=run_name, pipeline_name=pipeline_name, version=version, namespace=namespace,
                          token=token, image=image, package=package, service_account=service_account,
                          enable_caching=caching, accelerator_type=accelerator_type,
-                         accelerator_count=accelerator_count))
+                         accelerator_count=accelerator_count, train_nproc=train_nproc))
     except SUBMIT_ERRORS as exc:
         typer.secho(f"error: KFP API at {host}: {str(exc).strip()[:2000]}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None

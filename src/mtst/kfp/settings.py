@@ -43,6 +43,8 @@ TRAIN_RETRY_BACKOFF = "60s"
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 DEFAULT_ACCELERATOR_TYPE = "nvidia.com/gpu"
 DEFAULT_ACCELERATOR_COUNT = 1
+DEFAULT_TRAIN_NPROC = 1
+"""Training processes per training task; > 1 runs ``torchrun --standalone --nproc-per-node N`` in the pod."""
 
 
 def component_image() -> str:

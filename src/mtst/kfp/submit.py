@@ -43,11 +43,12 @@ def submit(host: str, *, params_path: str | Path = "params.yaml", profile: str |
            token: str | None = None, image: str | None = None, package: str | Path | None = None,
            service_account: str | None = None, enable_caching: bool | None = None,
            accelerator_type: str | None = None, accelerator_count: int | None = None,
-           verify_ssl: bool | None = None) -> dict[str, Any]:
+           train_nproc: int | None = None, verify_ssl: bool | None = None) -> dict[str, Any]:
     """Submit one run; return its ids, the package submitted and the arguments it ran with."""
     import kfp
 
-    overrides = {"accelerator_type": accelerator_type, "accelerator_count": accelerator_count}
+    overrides = {"accelerator_type": accelerator_type, "accelerator_count": accelerator_count,
+                 "train_nproc": train_nproc}
     if package:
         package = Path(package)
         compile_pipeline(package, params_path=params_path, profile=profile, variants=variants, image=image,
