@@ -26,7 +26,7 @@ wordnet: setup  ## WordNet for synonym augmentation: Debian wordnet-base laid ou
 data: setup wordnet  ## materialise the real datasets into data/ and record them in DVC's cache
 	$(BIN)/mtst data fetch > /dev/null
 	$(BIN)/dvc commit --force --quiet data.dvc
-	@echo "data/ ready: $$(cat data/summary.json | $(BIN)/python -c 'import json,sys; s=json.load(sys.stdin); print(", ".join(f"{k} {v[\"rows\"]} rows" for k,v in s.items()))')"
+	@$(BIN)/python -c 'import json; s = json.load(open("data/summary.json")); print("data/ ready:", ", ".join(k + " " + str(v["rows"]) + " rows" for k, v in s.items()))'
 
 run: data  ## the whole pipeline (dvc repro) on the active profile of params.yaml
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro

@@ -81,10 +81,14 @@ def train(variant: Annotated[str, typer.Option("--variant", "-v", help="a varian
     from mtst.steps import train as train_step
     from mtst.training.distributed import Distributed
 
+    config = load_params(params, profile)
+    if config.tracking.enabled:  # an unreachable tracking server fails now, not after training
+        from mtst.tracking import preflight
+
+        preflight(config.tracking)
     dist = Distributed.from_env()
     try:
-        summary = train_step.run(load_params(params, profile), variant, splits, out, augmented, init_from,
-                                 checkpoints, resume, dist=dist)
+        summary = train_step.run(config, variant, splits, out, augmented, init_from, checkpoints, resume, dist=dist)
     finally:
         dist.close()
     if dist.is_main:

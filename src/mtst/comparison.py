@@ -150,11 +150,14 @@ def variant_table(results: list[Result]) -> tuple[list[str], list[list[str]]]:
               "A ECE", "B ECE", "train time (s)", "sentences/s", "parameters (M)"]
     rows = []
     for r in results:
+        params = r.info.get("params") or {}
+        base = params.get("init_from") or (params.get("variant") or {}).get("init_from")
+        train_time = _num(r.get("train.wall_s")) + (f" (+ {base})" if base and r.get("train.wall_s") is not None else "")
         rows.append([r.variant, "+".join(t.replace("task_", "") for t in r.tasks).upper(),
                      _pct(r.get("task_a.macro_f1")), _pct(r.get("task_b.macro_f1")),
                      *[_pct(r.get(f"task_b.domain.{d}.macro_f1")) for d in DOMAINS],
                      _num(r.get("task_a.ece"), "{:.3f}"), _num(r.get("task_b.ece"), "{:.3f}"),
-                     _num(r.get("train.wall_s")), _num(r.get("inference.sentences_per_s"), "{:.1f}"),
+                     train_time, _num(r.get("inference.sentences_per_s"), "{:.1f}"),
                      _num((r.get("model.parameters") or 0) / 1e6 if r.get("model.parameters") else None, "{:.2f}")])
     return header, rows
 
@@ -290,8 +293,10 @@ def decision(mvs: dict[str, Any], tolerance: float) -> dict[str, Any]:
     if params_ratio and mt["parameters"] and sep["parameters"]:
         savings.append(f"{params_ratio:.2f}× fewer parameters ({mt['parameters'] / 1e6:.1f}M vs {sep['parameters'] / 1e6:.1f}M"
                        + (f", {mt['memory_mb']:.0f} vs {sep['memory_mb']:.0f} MB in memory)" if mt.get("memory_mb") and sep.get("memory_mb") else ")"))
-    if train_ratio:
-        savings.append(f"{'less' if train_ratio > 1 else 'more'} training time ({mt['train_s']:.0f} s vs {sep['train_s']:.0f} s)")
+    if train_ratio and train_ratio > 1:
+        savings.append(f"less training time ({mt['train_s']:.0f} s vs {sep['train_s']:.0f} s)")
+    training_note = (f" Training it took longer ({mt['train_s']:.0f} s vs {sep['train_s']:.0f} s for both single-task "
+                     "models), a one-off cost." if train_ratio and train_ratio < 1 else "")
     savings_text = "; ".join(savings) if savings else "one encoder pass instead of two"
     deltas = ", ".join(fmt_task(t) for t in mvs["quality"] if mvs["quality"][t]["diff"] is not None)
 
@@ -307,7 +312,7 @@ def decision(mvs: dict[str, Any], tolerance: float) -> dict[str, Any]:
         gain = (f" and better on {' and '.join(names[t] for t in better)}" if better else "")
         text = (f"**One multi-task model** (`{mvs['multitask_variant']}`), because it is nowhere worse than the single-task "
                 f"models by more than the {tolerance:g}-point tolerance{gain} (multi-task minus separate macro-F1: "
-                f"{deltas}) while it costs less: {savings_text}.")
+                f"{deltas}) while it serves both tasks more cheaply: {savings_text}.{training_note}")
     if "task_b" in better:
         text += " Sharing the encoder with the abundant Task A helps the scarce Task B."
     return {"choice": choice, "text": text, "worse": worse, "better": better, "ties": ties,
@@ -428,7 +433,7 @@ def render_markdown(report: dict[str, Any], results: list[Result], params: Compa
         parts += [markdown_table(["variant", "what differs from staged", "augmented", "Task A macro-F1",
                                   "Task B macro-F1", "Δ A", "Δ B", "train time (s)"], table), ""]
         parts += [f"Covered: {', '.join(abl['covered']) or 'none'}. "
-                  + (f"Not run in this profile: {', '.join(abl['missing'])} (add `staged_*` variants in params.yaml)."
+                  + (f"Not run in this profile: {', '.join(abl['missing'])} (the `staged_*` variants of params.yaml: add them to `variants` in dvc.yaml, or `mtst train` + `mtst evaluate` them)."
                      if abl["missing"] else "Every axis (augmentation, sampling, loss weighting, curriculum) is covered."), ""]
     return "\n".join(parts)
 
