@@ -1,0 +1,79 @@
+"""Training throughput of 1 vs N processes under torchrun on this machine (not a test).
+
+Both runs train the same full-encoder stage with the same global batch; the CPU threads are split
+between the processes (N processes x cores/N threads), so the ratio shows what data parallelism buys
+on one box, gradient all-reduce (gloo) included:
+
+    .venv/bin/python benchmarks/ddp_throughput.py --splits artifacts/splits --steps 40 --nproc 2
+
+The first stage of each run is a short warm-up and is not timed; throughput is the timed stage's rows
+per second of its own wall time, as the trainer records it in train_summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from mtst.config import read_params_dict
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _variant(steps: int) -> dict:
+    return {"description": "throughput probe: every encoder layer trained",
+            "stages": [{"name": "warmup", "encoder": "all", "max_steps": 3},
+                       {"name": "timed", "encoder": "all", "max_steps": steps}]}
+
+
+def run(work: Path, splits: Path, nproc: int, cores: int, batch_size: int) -> float:
+    """Train the probe with ``nproc`` processes; return rows/s of the timed stage."""
+    out = work / f"nproc{nproc}"
+    cmd = ["-m", "mtst.cli", "train", "--variant", "probe", "--params", str(work / "params.yaml"),
+           "--splits", str(splits), "--out", str(out)]
+    if nproc > 1:
+        cmd = ["-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--master-port={_free_port()}", *cmd]
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // nproc))}
+    subprocess.run([sys.executable, *cmd], env=env, check=True, capture_output=True)
+    summary = json.loads((out / "train_summary.json").read_text())
+    timed = next(stage for stage in summary["stages"] if stage["name"] == "timed")
+    return timed["steps"] * batch_size / timed["wall_s"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--splits", type=Path, default=Path("artifacts/splits"))
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=32, help="global batch, split across processes")
+    parser.add_argument("--nproc", type=int, default=2)
+    parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="mtst-ddp-") as tmp:
+        work = Path(tmp)
+        raw = read_params_dict(args.params)
+        raw["train"].update(batch_size=args.batch_size, checkpoint_every=10_000, variants={"probe": _variant(args.steps)})
+        raw.setdefault("tracking", {})["enabled"] = False
+        (work / "params.yaml").write_text(yaml.safe_dump(raw))
+        single = run(work, args.splits, 1, args.cores, args.batch_size)
+        multi = run(work, args.splits, args.nproc, args.cores, args.batch_size)
+    print(f"1 process ({args.cores} threads): {single:.1f} rows/s")
+    print(f"{args.nproc} processes ({max(1, args.cores // args.nproc)} thread(s) each): {multi:.1f} rows/s")
+    print(f"ratio {args.nproc} / 1 processes: {multi / single:.2f}x  (global batch {args.batch_size}, {args.steps} timed steps)")
+
+
+if __name__ == "__main__":
+    main()
