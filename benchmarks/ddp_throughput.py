@@ -7,7 +7,7 @@ on one box, gradient all-reduce (gloo) included:
     .venv/bin/python benchmarks/ddp_throughput.py --splits artifacts/splits --steps 40 --nproc 2
 
 The first stage of each run is a short warm-up and is not timed; throughput is the timed stage's rows
-per second of its own wall time, as the trainer records it in train_summary.json.
+per second of its own wall time, as the trainer records it in stages.json.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def run(work: Path, splits: Path, nproc: int, cores: int, batch_size: int) -> fl
         cmd = ["-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--master-port={_free_port()}", *cmd]
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // nproc))}
     subprocess.run([sys.executable, *cmd], env=env, check=True, capture_output=True)
-    summary = json.loads((out / "train_summary.json").read_text())
-    timed = next(stage for stage in summary["stages"] if stage["name"] == "timed")
+    stages = json.loads((out / "stages.json").read_text())
+    timed = next(stage for stage in stages if stage["name"] == "timed")
     return timed["steps"] * batch_size / timed["wall_s"]
 
 
