@@ -4,7 +4,7 @@
 (b) encoder-training throughput with dynamic padding + length grouping (and + bf16 autocast) vs fixed
     padding to 128 in fp32, with validation macro-F1 after the same steps so bf16's accuracy is visible.
 
-    .venv/bin/python benchmarks/train_speed.py [--rows 500] [--epochs 10] [--steps 20] [--out reports/bench_train_speed.json]
+    .venv/bin/python benchmarks/train_speed.py [--rows 500] [--epochs N] [--steps 20] [--out reports/bench_train_speed.json]
 
 Machines here are shared and noisy: compare the ratios, not the absolute seconds.
 """
@@ -35,12 +35,15 @@ def _run(params, name: str, spec: dict, train_overrides: dict, splits: Path, out
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=500, help="training rows per task")
-    parser.add_argument("--epochs", type=float, default=10, help="frozen-stage epochs for (a)")
+    parser.add_argument("--epochs", type=float, default=None,
+                        help="frozen-stage epochs for (a); default: the `frozen` variant's, since the ratio grows with them")
     parser.add_argument("--steps", type=int, default=20, help="encoder-training steps per config for (b)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench_train_speed.json"))
     args = parser.parse_args()
 
     params = load_params("params.yaml")
+    if args.epochs is None:
+        args.epochs = params.train.variants["frozen"].stages[0].epochs
     work = Path(tempfile.mkdtemp(prefix="mtst-bench-"))
     os.environ["MTST_EMBEDDING_CACHE"] = str(work / "cache")  # a cold cache: encoding time is counted
     splits = work / "splits"
