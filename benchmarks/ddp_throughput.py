@@ -15,21 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import yaml
 
 from mtst.config import read_params_dict
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from mtst.kfp.tasks import torchrun_command
 
 
 def _variant(steps: int) -> dict:
@@ -38,15 +31,12 @@ def _variant(steps: int) -> dict:
                        {"name": "timed", "encoder": "all", "max_steps": steps}]}
 
 
-def run(work: Path, splits: Path, nproc: int, cores: int, batch_size: int) -> float:
-    """Train the probe with ``nproc`` processes; return rows/s of the timed stage."""
+def run(work: Path, splits: Path, nproc: int, threads: int, batch_size: int) -> float:
+    """Train the probe with ``nproc`` processes of ``threads`` threads, launched the way the kfp training
+    component launches them (1 process too, so both runs pay the same launcher); return the timed stage's rows/s."""
     out = work / f"nproc{nproc}"
-    cmd = ["-m", "mtst.cli", "train", "--variant", "probe", "--params", str(work / "params.yaml"),
-           "--splits", str(splits), "--out", str(out)]
-    if nproc > 1:
-        cmd = ["-m", "torch.distributed.run", f"--nproc-per-node={nproc}", f"--master-port={_free_port()}", *cmd]
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, cores // nproc))}
-    subprocess.run([sys.executable, *cmd], env=env, check=True, capture_output=True)
+    cmd = torchrun_command(nproc, "probe", params_file=work / "params.yaml", splits=splits, out=out)
+    subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": str(threads)}, check=True, capture_output=True)
     stages = json.loads((out / "stages.json").read_text())
     timed = next(stage for stage in stages if stage["name"] == "timed")
     return timed["steps"] * batch_size / timed["wall_s"]
@@ -68,10 +58,11 @@ def main() -> None:
         raw["train"].update(batch_size=args.batch_size, checkpoint_every=10_000, variants={"probe": _variant(args.steps)})
         raw.setdefault("tracking", {})["enabled"] = False
         (work / "params.yaml").write_text(yaml.safe_dump(raw))
+        threads = max(1, args.cores // args.nproc)
         single = run(work, args.splits, 1, args.cores, args.batch_size)
-        multi = run(work, args.splits, args.nproc, args.cores, args.batch_size)
+        multi = run(work, args.splits, args.nproc, threads, args.batch_size)
     print(f"1 process ({args.cores} threads): {single:.1f} rows/s")
-    print(f"{args.nproc} processes ({max(1, args.cores // args.nproc)} thread(s) each): {multi:.1f} rows/s")
+    print(f"{args.nproc} processes ({threads} thread(s) each): {multi:.1f} rows/s")
     print(f"ratio {args.nproc} / 1 processes: {multi / single:.2f}x  (global batch {args.batch_size}, {args.steps} timed steps)")
 
 

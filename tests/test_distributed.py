@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -18,6 +17,8 @@ import numpy as np
 import pytest
 import yaml
 from safetensors.torch import load_file
+
+from helpers.mlflow_server import free_port
 
 from mtst.config import load_params, read_params_dict
 from mtst.steps import prepare
@@ -32,12 +33,6 @@ VARIANT = {
          "curriculum": {"target": "both", "start": {"task_a": 0.7, "task_b": 0.3}, "end": {"task_a": 0.3, "task_b": 0.7}}},
     ],
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +52,7 @@ def _train(work, out: str, nproc: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MTST_EMBEDDING_CACHE": str(work / "cache")}
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",
-               f"--master-port={_free_port()}", *args]
+               f"--master-port={free_port()}", *args]
     else:
         cmd = [sys.executable, *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
