@@ -10,13 +10,13 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data
 
-.PHONY: setup wordnet data browser ui run test test-all lock clean
+.PHONY: setup wordnet data browser ui run test test-all lock clean engine image mlflow-image images
 
 setup: $(VENV)/.installed  ## create .venv with the locked dependencies
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -35,14 +35,27 @@ run: data  ## the whole pipeline (dvc repro) on the active profile of params.yam
 	@echo "metrics:           $(BIN)/dvc metrics show   |   plots: $(BIN)/dvc plots show"
 	@echo "MLflow runs:       make ui  ->  http://127.0.0.1:5000 (store: $(CURDIR)/mlflow.db)"
 
-test: data browser  ## the test suite (slow benchmarks-sized tests excluded)
+test: data browser images  ## the test suite (slow benchmarks-sized tests excluded)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: data browser
+test-all: data browser images
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 browser:  ## headless Chromium (Debian) for the MLflow UI end-to-end test; installed only when missing
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium > /dev/null)
+
+# Containers (infra/): the engine is Debian's dockerd, installed and started by infra/engine.sh; the base image
+# is pulled, or made from Debian packages where no registry answers (infra/base.sh). Builds are cached.
+engine:  ## the container engine: Debian docker.io + debootstrap installed when missing, dockerd started when down
+	bash infra/engine.sh
+
+image: engine  ## the components' image mtst:<version>-cpu (TORCH_VARIANT=cuda make image: the GPU one)
+	bash infra/build.sh mtst > /dev/null
+
+mlflow-image: engine  ## the MLflow tracking server's image (infra/Dockerfile.mlflow)
+	bash infra/build.sh mlflow > /dev/null
+
+images: image mlflow-image
 
 ui: setup  ## the MLflow UI on http://127.0.0.1:5000 over the project's store (mlflow.db + mlartifacts/)
 	$(BIN)/mtst ui --host 127.0.0.1 --port $(or $(UI_PORT),5000)
@@ -50,7 +63,10 @@ ui: setup  ## the MLflow UI on http://127.0.0.1:5000 over the project's store (m
 lock:  ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 	rm -rf .cache/lockenv && $(PYTHON) -m venv .cache/lockenv
 	.cache/lockenv/bin/pip install --quiet ".[dev]"
-	(head -2 requirements.lock; .cache/lockenv/bin/pip freeze --exclude-editable | grep -v '^mtst' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/') > requirements.lock.tmp
+	(.cache/lockenv/bin/pip freeze --exclude-editable | grep -v '^mtst' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; \
+	 .cache/lockenv/bin/pip freeze --all | grep '^setuptools==') > requirements.lock.tmp
+	.cache/lockenv/bin/python infra/lock.py --lock requirements.lock.tmp --cuda-lock infra/requirements-cuda.lock
+	.cache/lockenv/bin/python infra/lock.py --server
 	mv requirements.lock.tmp requirements.lock
 
 clean:

@@ -10,12 +10,16 @@ Wiring only: tasks, their inputs, resources, retries, caching and where MLflow s
   KFP cannot pass a ``Collected`` list into another loop, hence the gathering task.
 - ``accelerator_type`` / ``accelerator_count``: the GPUs of each training task.
 - ``train_nproc``: training processes per task (torchrun in the pod when > 1; match ``accelerator_count``).
+- ``checkpoint_pvc`` (only when compiled with a claim): the PersistentVolumeClaim that training tasks mount
+  for their checkpoints, so a retry (a new pod) resumes; without it, kfp.local keeps them under the local
+  pipeline root and a cluster pod keeps them in its own filesystem (a retry starts from step 0).
 
 MLflow: every task reads ``MLFLOW_TRACKING_URI`` from the ConfigMap and the
 optional basic-auth credentials from the Secret named in ``mtst.kfp.settings``; the compiled YAML names
 those objects, never their values.
 """
 
+import inspect
 from typing import List
 
 from kfp import dsl, kubernetes
@@ -27,6 +31,9 @@ from mtst.kfp import settings
 FIRST_WAVE = [v for v, source in settings.FALLBACK_VARIANTS.items() if source is None]
 FOLLOWUPS = [v for v, source in settings.FALLBACK_VARIANTS.items() if source is not None]
 RUN_ID = dsl.PIPELINE_JOB_ID_PLACEHOLDER  # the KFP run: one MLflow parent run per pipeline run
+# Checkpoints without a claim: kfp.local resolves this to a folder under its pipeline root; a cluster's pipeline
+# root is object storage (the task then keeps them in the pod), which the train component recognises.
+LOCAL_CHECKPOINT_ROOT = dsl.PIPELINE_ROOT_PLACEHOLDER + "/.checkpoints"
 
 
 def _configure(task: dsl.PipelineTask, name: str, cache: bool = True) -> dsl.PipelineTask:
@@ -41,7 +48,15 @@ def _configure(task: dsl.PipelineTask, name: str, cache: bool = True) -> dsl.Pip
     return task
 
 
-def _train_task(task: dsl.PipelineTask, accelerator_type, accelerator_count, nproc) -> dsl.PipelineTask:
+def train_task(params_json, variant, splits, augmented, *, accelerator_type, accelerator_count, nproc,
+               init_models=None, checkpoint_pvc=None, retry_backoff: str = settings.TRAIN_RETRY_BACKOFF
+               ) -> dsl.PipelineTask:
+    """One training task: GPUs, retries, and checkpoints where a retry of the task finds them (keyed by the
+    run id and the variant; on the mounted ``checkpoint_pvc`` claim when given)."""
+    inputs = {"init_models": init_models} if init_models is not None else {}
+    root = settings.CHECKPOINT_MOUNT_PATH if checkpoint_pvc is not None else LOCAL_CHECKPOINT_ROOT
+    task = train(params_json=params_json, variant=variant, splits=splits, augmented=augmented, nproc=nproc,
+                 checkpoint_root=root, pipeline_run_id=RUN_ID, **inputs)
     # Training is not bit-for-bit deterministic on GPUs: never served from the cache; retried on failure.
     _configure(task, "train", cache=False)
     task.set_accelerator_type(accelerator_type).set_accelerator_limit(accelerator_count)
@@ -49,20 +64,24 @@ def _train_task(task: dsl.PipelineTask, accelerator_type, accelerator_count, npr
     # sub-DAG; registering them makes the compiler pass them in (``nproc`` too, though as a task input it is
     # threaded anyway: registering it keeps it in the loop should the input ever move to a resource field).
     task.register_pipeline_channels([accelerator_type, accelerator_count, nproc])
-    task.set_retry(settings.TRAIN_RETRIES, backoff_duration=settings.TRAIN_RETRY_BACKOFF, backoff_factor=2.0)
+    task.set_retry(settings.TRAIN_RETRIES, backoff_duration=retry_backoff, backoff_factor=2.0)
     kubernetes.add_toleration(task, **settings.GPU_TOLERATION)
+    if checkpoint_pvc is not None:
+        kubernetes.mount_pvc(task, pvc_name=checkpoint_pvc, mount_path=settings.CHECKPOINT_MOUNT_PATH)
     return task
 
 
-def build_pipeline(*, followup_wave: bool = True, parallelism: int | None = None):
-    """The pipeline; ``followup_wave`` adds the init_from wave, ``parallelism`` caps each ParallelFor."""
+def build_pipeline(*, followup_wave: bool = True, parallelism: int | None = None, checkpoint_claim: bool = False,
+                   retry_backoff: str = settings.TRAIN_RETRY_BACKOFF):
+    """The pipeline; ``followup_wave`` adds the init_from wave, ``parallelism`` caps each ParallelFor,
+    ``checkpoint_claim`` mounts a checkpoint claim (named by the ``checkpoint_pvc`` parameter) on training,
+    ``retry_backoff`` is the wait before a failed training task's first retry."""
 
-    @dsl.pipeline(name=settings.PIPELINE_NAME, description=settings.PIPELINE_DESCRIPTION)
     def multitask_pipeline(params_json: str = "{}", variants: List[str] = FIRST_WAVE,
                            followup_variants: List[str] = FOLLOWUPS,
                            accelerator_type: str = settings.DEFAULT_ACCELERATOR_TYPE,
                            accelerator_count: int = settings.DEFAULT_ACCELERATOR_COUNT,
-                           train_nproc: int = settings.DEFAULT_TRAIN_NPROC) -> Markdown:
+                           train_nproc: int = settings.DEFAULT_TRAIN_NPROC, checkpoint_pvc: str = "") -> Markdown:
         data_task = _configure(data(params_json=params_json), "data")
         splits = data_task.outputs["splits"]
         validate_task = _configure(validate(params_json=params_json, dataset=data_task.outputs["dataset"],
@@ -73,12 +92,13 @@ def build_pipeline(*, followup_wave: bool = True, parallelism: int | None = None
         # like dvc.yaml's validate_augmented: the augmented split passes the same rules before training
         validate_augmented = _configure(validate(params_json=params_json, splits=splits, augmented=augmented),
                                         "validate").set_display_name("validate-augmented")
+        training = {"accelerator_type": accelerator_type, "accelerator_count": accelerator_count,
+                    "nproc": train_nproc, "checkpoint_pvc": checkpoint_pvc if checkpoint_claim else None,
+                    "retry_backoff": retry_backoff}
 
         with dsl.ParallelFor(variants, parallelism=parallelism) as variant:
-            train_task = _train_task(train(params_json=params_json, variant=variant, splits=splits,
-                                           augmented=augmented, nproc=train_nproc).after(validate_augmented),
-                                     accelerator_type, accelerator_count, train_nproc)
-            eval_task = _configure(evaluate(params_json=params_json, model=train_task.outputs["model"],
+            train_step = train_task(params_json, variant, splits, augmented, **training).after(validate_augmented)
+            eval_task = _configure(evaluate(params_json=params_json, model=train_step.outputs["model"],
                                             splits=splits, validation=validation, pipeline_run_id=RUN_ID),
                                    "evaluate")
         evaluations = dsl.Collected(eval_task.outputs["evaluation"])
@@ -87,12 +107,10 @@ def build_pipeline(*, followup_wave: bool = True, parallelism: int | None = None
             compare_task = compare(params_json=params_json, evaluations=evaluations, pipeline_run_id=RUN_ID)
         else:
             init_task = _configure(collect_init_models(params_json=params_json,
-                                                       models=dsl.Collected(train_task.outputs["model"])), "compare")
+                                                       models=dsl.Collected(train_step.outputs["model"])), "compare")
             with dsl.ParallelFor(followup_variants, parallelism=parallelism) as followup:
-                followup_train = _train_task(train(params_json=params_json, variant=followup, splits=splits,
-                                                   augmented=augmented, init_models=init_task.outputs["init_models"],
-                                                   nproc=train_nproc),
-                                             accelerator_type, accelerator_count, train_nproc)
+                followup_train = train_task(params_json, followup, splits, augmented,
+                                            init_models=init_task.outputs["init_models"], **training)
                 followup_eval = _configure(evaluate(params_json=params_json, model=followup_train.outputs["model"],
                                                     splits=splits, validation=validation, pipeline_run_id=RUN_ID),
                                            "evaluate")
@@ -102,7 +120,14 @@ def build_pipeline(*, followup_wave: bool = True, parallelism: int | None = None
         _configure(compare_task, "compare")
         return compare_task.outputs["comparison"]
 
-    return multitask_pipeline
+    if not checkpoint_claim:
+        # A Kubernetes volume cannot be mounted conditionally at run time (an empty claim name fails the pod),
+        # so without a claim the pipeline has no ``checkpoint_pvc`` parameter at all: kfp reads the parameters
+        # from the signature and passes exactly those (``checkpoint_pvc`` keeps its unused default).
+        signature = inspect.signature(multitask_pipeline)
+        multitask_pipeline.__signature__ = signature.replace(
+            parameters=[p for p in signature.parameters.values() if p.name != "checkpoint_pvc"])
+    return dsl.pipeline(name=settings.PIPELINE_NAME, description=settings.PIPELINE_DESCRIPTION)(multitask_pipeline)
 
 
 multitask_pipeline = build_pipeline()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from mtst.io import MARKER
 from mtst.augment import augment_rows
 from mtst.augment.eda import OPS, Synonyms, apply, random_deletion, random_swap
 from mtst.augment.protect import Protector, load_vader_lexicon
@@ -79,7 +80,7 @@ def default_run(splits, wordnet_root, tmp_path_factory):
 
 def test_only_the_task_b_training_split_is_augmented(default_run, splits):
     out, summary, before = default_run
-    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == ["summary.json",
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [MARKER, "summary.json",
                                                                                       "task_b/train.jsonl"]
     assert digest(splits) == before  # validation and test (and everything else) untouched
     rows = rows_of(out / "task_b" / "train.jsonl")

@@ -15,6 +15,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from safetensors.torch import load_file
 
@@ -46,10 +47,11 @@ def ddp_setup(repo_root, data_dir, tmp_path_factory):
     return work
 
 
-def _train(work, out: str, nproc: int) -> subprocess.CompletedProcess:
+def _train(work, out: str, nproc: int, *extra: str, failpoints: str = "") -> subprocess.CompletedProcess:
     args = ["-m", "mtst.cli", "train", "--variant", "ddp_check", "--params", str(work / "params.yaml"),
-            "--splits", str(work / "splits"), "--out", str(work / out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MTST_EMBEDDING_CACHE": str(work / "cache")}
+            "--splits", str(work / "splits"), "--out", str(work / out), *extra]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MTST_EMBEDDING_CACHE": str(work / "cache"),
+           "MTST_FAILPOINTS": failpoints}
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",
                f"--master-port={free_port()}", *args]
@@ -58,12 +60,18 @@ def _train(work, out: str, nproc: int) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.timeout(900)
-def test_two_processes_match_one_with_the_same_global_batch(ddp_setup):
-    one = _train(ddp_setup, "one", 1)
-    assert one.returncode == 0, one.stderr[-3000:]
+@pytest.fixture(scope="module")
+def two_processes(ddp_setup):
+    """The uninterrupted 2-process run (both tests compare against it)."""
     two = _train(ddp_setup, "two", 2)
     assert two.returncode == 0, two.stderr[-3000:]
+    return ddp_setup / "two"
+
+
+@pytest.mark.timeout(900)
+def test_two_processes_match_one_with_the_same_global_batch(ddp_setup, two_processes):
+    one = _train(ddp_setup, "one", 1)
+    assert one.returncode == 0, one.stderr[-3000:]
 
     s1 = json.loads((ddp_setup / "one" / "train_summary.json").read_text())
     s2 = json.loads((ddp_setup / "two" / "train_summary.json").read_text())
@@ -80,4 +88,25 @@ def test_two_processes_match_one_with_the_same_global_batch(ddp_setup):
     for task in ("task_a", "task_b"):
         assert abs(s1["validation"][task]["macro_f1"] - s2["validation"][task]["macro_f1"]) < 0.01
     # only rank 0 wrote: one summary, and no stray per-rank outputs
-    assert sorted(p.name for p in ddp_setup.iterdir() if p.name.startswith("two")) == ["two"]
+    assert sorted(p.name for p in ddp_setup.iterdir() if p.name.startswith("two") and p.name != "two_killed") == ["two"]
+
+
+@pytest.mark.timeout(900)
+def test_two_processes_killed_between_stages_resume_to_the_uninterrupted_result(ddp_setup, two_processes):
+    """SIGKILL in the second stage (the newest checkpoint is the first stage's end) under torchrun, then resume."""
+    killed = _train(ddp_setup, "two_killed", 2, failpoints="train.step=9")
+    assert killed.returncode != 0 and not (ddp_setup / "two_killed").exists()
+    state = torch.load(ddp_setup / ".checkpoints" / "two_killed" / "state.pt", weights_only=True)
+    assert (state["stage_index"], state["step_in_stage"]) == (1, 0)
+    resumed = _train(ddp_setup, "two_killed", 2, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for name in ("heads.safetensors", "encoder/model.safetensors"):
+        a = load_file(str(two_processes / "model" / name))
+        b = load_file(str(ddp_setup / "two_killed" / "model" / name))
+        for key in a:
+            np.testing.assert_allclose(b[key].numpy(), a[key].numpy(), atol=1e-6, err_msg=key)
+    s1 = json.loads((two_processes / "train_summary.json").read_text())
+    s2 = json.loads((ddp_setup / "two_killed" / "train_summary.json").read_text())
+    assert s2["steps"] == s1["steps"] == 16 and s2["resumed_from_step"] == 6
+    for task in ("task_a", "task_b"):
+        assert s2["validation"][task] == pytest.approx(s1["validation"][task], abs=1e-9)

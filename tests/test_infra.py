@@ -1,11 +1,16 @@
-"""infra/: the Dockerfiles pass hadolint; the Kubernetes manifests build with kustomize (kubectl's) and every
-resource validates against the Kubernetes JSON schemas (strict: unknown fields fail), offline. The training
-jobs (infra/k8s/training: PyTorchJob, Trainer v2 TrainingRuntime + TrainJob) validate against the Kubeflow
-SDKs' models, generated from the CRDs' OpenAPI schemas, with their pod templates against Kubernetes'."""
+"""infra/: the Dockerfiles pass hadolint and hash-check every install; the locks carry hashes; the Kubernetes
+manifests build with kustomize (kubectl's) from generated (never example) Secrets and every resource validates
+against the Kubernetes JSON schemas (strict: unknown fields fail), offline; the hardening rules hold (auth on
+MLflow, NetworkPolicies, no credential on a command line, a bucket-scoped MinIO user, digests, read-only root
+filesystems, no service-account tokens). The training jobs (infra/k8s/training: PyTorchJob, Trainer v2
+TrainingRuntime + TrainJob) validate against the Kubeflow SDKs' models, generated from the CRDs' OpenAPI
+schemas, with their pod templates against Kubernetes'. The images themselves are built and run by
+tests/test_containers.py."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -28,27 +33,84 @@ def tool(name: str) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.cpu", "Dockerfile.mlflow"])
+DOCKERFILES = ["Dockerfile", "Dockerfile.mlflow"]
+DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
 def test_hadolint_clean(dockerfile):
     proc = subprocess.run([tool("hadolint"), "--no-color", "--failure-threshold", "style", str(ROOT / "infra" / dockerfile)],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.strip() == "", proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("dockerfile", ["Dockerfile", "Dockerfile.cpu", "Dockerfile.mlflow"])
-def test_dockerfiles_pinned_and_non_root(dockerfile):
+def pip_installs(text: str) -> list[str]:
+    """Every ``pip install`` command of a Dockerfile or Makefile (continuation lines joined)."""
+    joined = re.sub(r"\\\n\s*", " ", text)
+    return [m.group(0) for m in re.finditer(r"pip install[^&;\n]*", joined)]
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES)
+def test_dockerfiles_pinned_hash_checked_and_non_root(dockerfile):
     text = (ROOT / "infra" / dockerfile).read_text()
-    for line in text.splitlines():
-        if line.startswith("FROM "):
-            image = line.split()[1]
-            assert ":" in image and not image.endswith(":latest"), line
+    (base,) = re.findall(r"^ARG BASE_IMAGE=(\S+)$", text, re.M)  # one base for both images, tag-pinned
+    assert ":" in base and not base.endswith(":latest"), base
+    assert re.findall(r"^FROM (\S+)", text, re.M)[0] == "${BASE_IMAGE}"
     assert "\nUSER 10001\n" in text  # non-root from here on
-    if dockerfile != "Dockerfile.mlflow":
-        assert "-r requirements.lock" in text and "pip install --no-cache-dir --no-deps ." in text
-    copied = [line.split()[1] for line in text.splitlines() if line.startswith("COPY ") and "--from" not in line]
-    ignore = (ROOT / ".dockerignore").read_text()
-    for path in copied:
-        assert f"!{path.rstrip('/')}" in ignore or f"!{path}" in ignore, f"{path} is excluded by .dockerignore"
+    installs = pip_installs(text)
+    assert installs
+    for install in installs:  # locked packages are hash-checked; only the project's own wheel is installed without
+        assert "--require-hashes" in install or install.split()[-3:] == ["--no-deps", "--no-index", "/tmp/dist/mtst-*.whl"], install
+    copied = [line.split()[-2] for line in text.splitlines() if line.startswith("COPY ") and "--from" not in line]
+    ignore = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+    for path in (p for line in text.splitlines() if line.startswith("COPY ") and "--from" not in line
+                 for p in line.split()[1:-1]):
+        assert any(path.rstrip("/") == allowed or path.startswith(allowed + "/") for allowed in ignore), \
+            f"{path} is excluded by .dockerignore"
+    assert copied
+
+
+def test_one_dockerfile_builds_cpu_and_cuda():
+    """The GPU image comes from the same steps: PyPI's torch (CUDA runtime bundled) + its hashed CUDA deps."""
+    text = (ROOT / "infra" / "Dockerfile").read_text()
+    assert "ARG TORCH_VARIANT=cpu" in text and "requirements-cuda.lock > requirements.lock" in text
+    assert not (ROOT / "infra" / "Dockerfile.cpu").exists()
+    cuda = (ROOT / "infra" / "requirements-cuda.lock").read_text()
+    assert re.search(r"^nvidia-cudnn-\S+==", cuda, re.M) and re.search(r"^triton==", cuda, re.M)
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def lock_entries(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """``{name: (version, [sha256...])}`` of a hashed requirements file."""
+    entries = {}
+    for block in re.split(r"\n(?=[A-Za-z])", re.sub(r"(?m)^#.*\n", "", path.read_text())):
+        match = re.match(r"([A-Za-z0-9._-]+)==(\S+)", block)
+        if match:
+            entries[canonical(match.group(1))] = (match.group(2), re.findall(r"--hash=sha256:([0-9a-f]{64})", block))
+    return entries
+
+
+def test_locks_carry_hashes_and_every_install_requires_them():
+    locked = lock_entries(ROOT / "requirements.lock")
+    assert len(locked) > 150 and all(hashes for _, hashes in locked.values()), \
+        [name for name, (_, hashes) in locked.items() if not hashes]
+    cuda = lock_entries(ROOT / "infra" / "requirements-cuda.lock")
+    assert locked["torch"][0] == cuda["torch"][0] == "2.13.0"  # the CPU wheel's hash here, PyPI's (CUDA) there
+    assert len(locked["torch"][1]) == len(cuda["torch"][1]) == 1 and locked["torch"][1] != cuda["torch"][1]
+    assert "setuptools" in locked  # the project installs with --no-build-isolation: its build backend is locked too
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for name, version in re.findall(r'"([A-Za-z0-9_.-]+)==([^"]+)"', pyproject):
+        assert locked[canonical(name)][0] == version, name
+    for extra in ("requirements-cuda.lock", "requirements-mlflow.lock"):
+        entries = lock_entries(ROOT / "infra" / extra)
+        assert entries and all(len(hashes) >= 1 for _, hashes in entries.values()), extra
+    assert lock_entries(ROOT / "infra" / "requirements-mlflow.lock")["mlflow"][0] == locked["mlflow"][0]
+    makefile = (ROOT / "Makefile").read_text()
+    setup = [i for i in pip_installs(makefile) if "requirements.lock" in i and "lockenv" not in i]
+    assert setup and all("--require-hashes" in i for i in setup), setup
 
 
 def kustomize(path: Path) -> list[dict]:
@@ -76,52 +138,158 @@ def test_kustomization_lists_every_manifest(folder):
         assert (folder / shared / "kustomization.yaml").is_file(), shared
 
 
-def test_manifests_validate_against_kubernetes_schemas():
-    docs = kustomize(K8S)
+def copy_without_secrets(dest: Path) -> Path:
+    """infra/k8s as a fresh clone has it: the untracked secrets/*.env files (if a developer made some) left out."""
+    shutil.copytree(K8S, dest, ignore=lambda folder, names: [n for n in names if n.endswith(".env")])
+    return dest
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> dict:
+    """`kubectl kustomize infra/k8s` after `infra/k8s/make-secrets.sh`, in a copy of the tree."""
+    k8s = copy_without_secrets(tmp_path_factory.mktemp("k8s") / "k8s")
+    subprocess.run(["bash", str(k8s / "make-secrets.sh"), str(k8s)], check=True, capture_output=True)
+    values = {}
+    for env in k8s.rglob("secrets/*.env"):
+        values.update(line.split("=", 1) for line in env.read_text().splitlines() if "=" in line and line[0] != "#")
+    return {"docs": kustomize(k8s), "env": values}
+
+
+def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
+    return [(f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]["spec"])
+            for d in docs if d["kind"] in ("Deployment", "StatefulSet", "Job")]
+
+
+def containers(pod: dict) -> list[dict]:
+    return pod.get("initContainers", []) + pod["containers"]
+
+
+def test_manifests_validate_against_kubernetes_schemas(stack):
+    docs = stack["docs"]
     for doc in docs:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert {("Deployment", "mlflow"), ("Service", "mlflow"), ("StatefulSet", "mlflow-postgres"),
             ("Service", "mlflow-postgres"), ("Deployment", "mlflow-minio"), ("Service", "mlflow-minio"),
-            ("PersistentVolumeClaim", "mlflow-minio"), ("Job", "mlflow-minio-bucket"),
-            ("Secret", "mlflow-postgres"), ("Secret", "mlflow-minio"),
+            ("PersistentVolumeClaim", "mlflow-minio"), ("Job", "mlflow-minio-bucket"), ("Job", "mlflow-pipeline-user"),
+            ("Secret", "mlflow-postgres"), ("Secret", "mlflow-minio-root"), ("Secret", "mlflow-minio-artifacts"),
+            ("Secret", "mlflow-admin"), ("Secret", "mlflow-pipeline-user"), ("NetworkPolicy", "default-deny"),
             ("ConfigMap", "mtst-mlflow"), ("Secret", "mtst-mlflow-credentials")} <= kinds
     postgres = next(d for d in docs if d["kind"] == "StatefulSet")
     assert postgres["spec"]["volumeClaimTemplates"]  # the database lives on a PVC
 
 
-def test_strict_validation_catches_mistakes():
-    deployment = next(d for d in kustomize(K8S) if d["kind"] == "Deployment")
+def test_strict_validation_catches_mistakes(stack):
+    deployment = next(d for d in stack["docs"] if d["kind"] == "Deployment")
     deployment["spec"]["template"]["spec"]["containers"][0]["imagePullPolicyy"] = "Always"
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(deployment, K8S_VERSION, strict=True)
 
 
-def test_credentials_come_from_secrets_and_are_placeholders():
+def test_no_example_secret_can_be_applied(tmp_path):
+    """A fresh clone has no credentials: kustomize (hence `kubectl apply -k`) stops at the first missing
+    env file; no manifest in the repository is a Secret; make-secrets.sh writes random values once."""
+    proc = subprocess.run([tool("kubectl"), "kustomize", str(copy_without_secrets(tmp_path / "k8s"))],
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and re.search(r"secrets/\S+\.env", proc.stderr), proc.stderr
+    for manifest in K8S.rglob("*.yaml"):
+        assert not any(d and d.get("kind") == "Secret" for d in yaml.safe_load_all(manifest.read_text())), manifest
+    script = tmp_path / "k8s" / "make-secrets.sh"
+    subprocess.run(["bash", str(script), str(tmp_path / "k8s")], check=True, capture_output=True)
+    first = {p: p.read_text() for p in (tmp_path / "k8s").rglob("secrets/*.env")}
+    assert len(first) == len(list(K8S.rglob("secrets/*.env.example")))
+    subprocess.run(["bash", str(script), str(tmp_path / "k8s")], check=True, capture_output=True)
+    assert {p: p.read_text() for p in first} == first  # never rotated behind a running deployment's back
+    for path, text in first.items():
+        assert oct(path.stat().st_mode & 0o777) == "0o600", path
+        for line in (line for line in text.splitlines() if line.endswith("=")):
+            pytest.fail(f"{path}: {line} left empty")
+
+
+def test_credentials_stay_off_command_lines_and_mlflow_uses_a_bucket_user(stack):
     from mtst.kfp import settings
 
-    docs = kustomize(K8S)
-    for secret in (d for d in docs if d["kind"] == "Secret"):
-        for key, value in secret["stringData"].items():
-            if key not in ("POSTGRES_USER", "POSTGRES_DB"):
-                assert value.startswith("change-me"), (secret["metadata"]["name"], key)
-    for doc in docs:
-        if doc["kind"] not in ("Deployment", "StatefulSet", "Job"):
-            continue
-        pod = doc["spec"]["template"]["spec"]
-        assert pod["securityContext"]["runAsNonRoot"] is True
-        for container in pod["containers"]:
-            assert ":" in container["image"] and not container["image"].endswith(":latest")
-            for env in container.get("env", []):  # no literal credential values
-                if any(word in env["name"] for word in ("PASSWORD", "SECRET", "USER", "KEY")):
-                    assert "valueFrom" in env, env
+    docs, env = stack["docs"], stack["env"]
+    secrets = [v for k, v in env.items() if any(w in k for w in ("PASSWORD", "SECRET"))]
+    assert len(secrets) >= 5
+    for name, pod in pod_specs(docs):
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        for container in containers(pod):
+            line = " ".join(container.get("command", []) + container.get("args", []))
+            assert not re.search(r"PASSWORD|SECRET|TOKEN|://[^/\s]*:[^/\s]*@", line), (name, line)
+            assert not any(value in line for value in secrets), name
+            for var in container.get("env", []):  # no literal credential values
+                if any(word in var["name"] for word in ("PASSWORD", "SECRET", "KEY")):
+                    assert "valueFrom" in var, (name, var)
+                if "value" in var:
+                    assert not any(value in var["value"] for value in secrets), (name, var["name"])
+    by_name = {n: p for n, p in pod_specs(docs)}
+    server = by_name["Deployment/mlflow"]["containers"][0]
+    assert "--app-name=basic-auth" in server["args"]  # MLflow requires a user for every request
+    server_env = {v["name"]: v for v in server["env"]}
+    assert server_env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "mlflow-minio-artifacts"
+    assert server_env["PGPASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "mlflow-postgres"
+    assert "@" in server_env["MLFLOW_BACKEND_STORE_URI"]["value"] and ":" not in \
+        server_env["MLFLOW_BACKEND_STORE_URI"]["value"].split("://")[1].split("@")[0]  # user only, no password
+    root_users = {n for n, p in pod_specs(docs) if "mlflow-minio-root" in json.dumps(p)}
+    assert root_users == {"Deployment/mlflow-minio", "Job/mlflow-minio-bucket"}  # never the MLflow server
+    policy = json.loads((K8S / "mlflow" / "bootstrap" / "artifacts-policy.json").read_text())
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    assert resources == {"arn:aws:s3:::mlflow-artifacts", "arn:aws:s3:::mlflow-artifacts/*"}
+    auth_ini = (K8S / "mlflow" / "basic_auth.ini").read_text()
+    assert re.search(r"^database_uri = postgresql://mlflow@", auth_ini, re.M)  # no password in the file
+    # the task side: the ConfigMap + Secret the pipeline reads, in the pipeline's namespace
     config = next(d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"] == settings.MLFLOW_CONFIG_MAP)
     assert set(config["data"]) == set(settings.MLFLOW_CONFIG_MAP_KEYS)
     assert config["data"]["MLFLOW_TRACKING_URI"].startswith("http://mlflow.mtst-mlflow.svc")
     secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == settings.MLFLOW_SECRET)
-    assert set(secret["stringData"]) == set(settings.MLFLOW_SECRET_KEYS)
-    # the task-side objects sit in one namespace, the MLflow stack in its own
+    assert set(secret["data"]) == set(settings.MLFLOW_SECRET_KEYS)
+    pipeline_user = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "mlflow-pipeline-user")
+    assert secret["data"] == pipeline_user["data"]  # the user the Job creates is the one the tasks log in as
     assert config["metadata"]["namespace"] == secret["metadata"]["namespace"] != "mtst-mlflow"
+
+
+def test_hardened_pods_and_pinned_images(stack, training_docs):
+    docs = stack["docs"] + training_docs["v1"] + training_docs["v2"]
+    pods = pod_specs(docs)
+    for doc in training_docs["v1"]:
+        if doc["kind"] == "PyTorchJob":
+            pods += [(f"PyTorchJob/{role}", r["template"]["spec"]) for role, r in doc["spec"]["pytorchReplicaSpecs"].items()]
+    for doc in training_docs["v2"]:
+        if doc["kind"] == "TrainingRuntime":
+            pods += [("TrainingRuntime/node", j["template"]["spec"]["template"]["spec"])
+                     for j in doc["spec"]["template"]["spec"]["replicatedJobs"]]
+    assert len(pods) >= 9
+    for name, pod in pods:
+        assert pod.get("automountServiceAccountToken") is False, name
+        for container in containers(pod):
+            assert DIGEST.search(container["image"]), (name, container["image"])
+            context = container["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True and context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+    third_party = {c["image"] for _, p in pods for c in containers(p) if not c["image"].startswith(("mtst", "mtst-mlflow"))}
+    assert {i.split(":")[0] for i in third_party} == {"postgres", "minio/minio", "minio/mc"}
+    assert not any(i.endswith("0" * 64) for i in third_party)  # real upstream digests; ours come from infra/push.sh
+
+
+def test_network_policies_let_only_the_pipeline_in(stack):
+    docs = stack["docs"]
+    policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    selected = {name: spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+                for name, spec in policies.items()}
+    assert selected["mlflow-postgres"] == "mlflow-postgres" and selected["mlflow-minio"] == "mlflow-minio"
+
+    def sources(policy: str) -> list[dict]:
+        return [peer for rule in policies[policy]["ingress"] for peer in rule["from"]]
+
+    assert sources("mlflow-postgres") == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlflow"}}}]
+    assert {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in sources("mlflow-minio")} == \
+        {"mlflow", "mlflow-minio-bucket"}
+    env_ns = yaml.safe_load((K8S / "pipeline-env" / "kustomization.yaml").read_text())["namespace"]
+    outside = [p for p in sources("mlflow") if "namespaceSelector" in p]
+    assert outside and all(p["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": env_ns}}
+                           and p["podSelector"]["matchLabels"] for p in outside)  # the pipeline's pods, not its namespace
 
 
 # --- the training jobs (infra/k8s/training): Kubeflow CRD schemas + Kubernetes schemas ----------------------
@@ -267,7 +435,7 @@ def test_training_jobs_run_mtst_train_on_the_shared_workspace(training_docs):
     assert master["restartPolicy"] == worker["restartPolicy"] == "OnFailure"
     pod = master["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["name"] == "pytorch" and container["image"] == settings.DEFAULT_IMAGE
+    assert container["name"] == "pytorch" and container["image"].startswith(settings.DEFAULT_IMAGE + "@sha256:")
     assert container["resources"]["limits"]["nvidia.com/gpu"] == job["spec"]["nprocPerNode"]
 
     runtime, trainjob = v2["TrainingRuntime"], v2["TrainJob"]
@@ -309,7 +477,8 @@ def test_training_jobs_run_mtst_train_on_the_shared_workspace(training_docs):
         assert kinds["PersistentVolumeClaim"]["metadata"]["name"] == claim
         assert "ReadWriteMany" in kinds["PersistentVolumeClaim"]["spec"]["accessModes"]
         data_pod = kinds["Job"]["spec"]["template"]["spec"]
-        assert data_pod["volumes"][0]["persistentVolumeClaim"]["claimName"] == claim
+        data_volumes = {v["name"]: v for v in data_pod["volumes"]}
+        assert data_volumes["workspace"]["persistentVolumeClaim"]["claimName"] == claim
         assert "touch artifacts/.data-ready" in data_pod["containers"][0]["args"][0]
         # the training pods run in the namespace of the pipeline's MLflow ConfigMap / Secret
         env_ns = yaml.safe_load((K8S / "pipeline-env" / "kustomization.yaml").read_text())["namespace"]

@@ -4,6 +4,7 @@ can run here: it needs a Kubernetes cluster)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -82,6 +83,10 @@ def test_compiled_dag(compiled, repo_root):
         assert root[loop]["inputs"]["parameters"]["pipelinechannel--train_nproc"] == {"componentInputParameter": "train_nproc"}
         assert body[train]["inputs"]["parameters"]["nproc"] == {"componentInputParameter": "pipelinechannel--train_nproc"}
         assert "nproc" not in body[evaluate]["inputs"]["parameters"]
+        # checkpoints a retry finds: keyed by the KFP run id (and the variant, in the task); no claim compiled
+        train_inputs = body[train]["inputs"]["parameters"]
+        assert train_inputs["checkpoint_root"] == {"runtimeValue": {"constant": "{{$.pipeline_root}}/.checkpoints"}}
+        assert train_inputs["pipeline_run_id"] == {"runtimeValue": {"constant": "{{$.pipeline_job_uuid}}"}}
     # dsl.Collected: the loops' outputs reach compare (and the init-model gathering) as artifact lists
     compare_inputs = spec["components"]["comp-compare"]["inputDefinitions"]["artifacts"]
     assert compare_inputs["evaluations"]["isArtifactList"] and compare_inputs["followup_evaluations"]["isArtifactList"]
@@ -100,6 +105,7 @@ def test_compiled_dag(compiled, repo_root):
     assert set(first) | set(followups) == set(params["train"]["variants"])
     assert inputs["accelerator_type"]["defaultValue"] == "nvidia.com/gpu"
     assert inputs["train_nproc"] == {"defaultValue": 1.0, "isOptional": True, "parameterType": "NUMBER_INTEGER"}
+    assert "checkpoint_pvc" not in inputs and info["checkpoint_pvc"] is None
     assert spec["components"]["comp-train"]["inputDefinitions"]["parameters"]["nproc"]["parameterType"] == "NUMBER_INTEGER"
 
 
@@ -115,6 +121,7 @@ def test_compiled_resources_accelerators_and_artifact_types(compiled):
         assert res["resourceMemoryLimit"] == settings.RESOURCES["train"]["memory_limit"]
         tolerations = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][label]["tolerations"]
         assert tolerations == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+        assert "pvcMount" not in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"][label]
     for label, executor in executors.items():
         res = executor["container"]["resources"]
         assert res["resourceCpuRequest"] and res["resourceMemoryRequest"] and res["resourceMemoryLimit"], label
@@ -188,6 +195,36 @@ def test_cli_compile_image_variants_and_profile(tmp_path, repo_root, monkeypatch
     assert bad.exit_code == 2 and "unknown variant" in bad.output
 
 
+def test_compile_with_checkpoint_claim(tmp_path, repo_root):
+    """--checkpoint-pvc: a pipeline parameter names the claim, both waves' training tasks mount it (kfp-kubernetes)
+    and keep their checkpoints on it; nothing else mounts it. A bad claim name stops before compiling."""
+    out = tmp_path / "pvc.yaml"
+    info = compile_pipeline(out, params_path=repo_root / "params.yaml", checkpoint_pvc="mtst-checkpoints")
+    assert info["checkpoint_pvc"] == "mtst-checkpoints"
+    spec, platform = load_package(out)
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert inputs["checkpoint_pvc"] == {"defaultValue": "mtst-checkpoints", "isOptional": True,
+                                        "parameterType": "STRING"}
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for loop, train in (("for-loop-1", "train"), ("for-loop-2", "train-2")):
+        assert spec["root"]["dag"]["tasks"][loop]["inputs"]["parameters"]["pipelinechannel--checkpoint_pvc"] == \
+            {"componentInputParameter": "checkpoint_pvc"}
+        body = spec["components"][f"comp-{loop}"]["dag"]["tasks"][train]
+        assert body["inputs"]["parameters"]["checkpoint_root"] == \
+            {"runtimeValue": {"constant": settings.CHECKPOINT_MOUNT_PATH}}
+        (mount,) = executors[f"exec-{train}"]["pvcMount"]
+        assert mount["mountPath"] == settings.CHECKPOINT_MOUNT_PATH
+        assert mount["pvcNameParameter"] == {"componentInputParameter": "pipelinechannel--checkpoint_pvc"}
+    assert [label for label, executor in executors.items() if "pvcMount" in executor] == ["exec-train", "exec-train-2"]
+    json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+
+    for bad in ("Mtst_Checkpoints", "-x", "a" * 254):
+        with pytest.raises(ValueError, match="not a PersistentVolumeClaim name"):
+            compile_pipeline(tmp_path / "bad.yaml", params_path=repo_root / "params.yaml", checkpoint_pvc=bad)
+    assert not (tmp_path / "bad.yaml").exists()
+    assert "checkpoint_pvc" not in pipeline_arguments(repo_root / "params.yaml", checkpoint_pvc="")  # "": no claim
+
+
 def test_variant_waves_fallback_and_depth():
     assert variant_waves({}) == (["frozen", "full", "staged", "single_a", "single_b"], ["head_a_frozen"])
     chained = {"train": {"variants": {"a": {}, "b": {"init_from": "a"}, "c": {"init_from": "b"}}}}
@@ -243,6 +280,47 @@ def test_task_helpers(tmp_path):
 
     with pytest.raises(ValueError, match="not valid JSON"):
         tasks.load_params("{nope")
+
+
+# --- checkpoints that a retried training task finds (the kill-and-retry run is tests/test_kfp_retry.py) ----
+
+def test_task_checkpoints_layout_fallback_and_release(tmp_path, capsys):
+    from mtst.training.checkpoint import HISTORY, STATE
+
+    root = tmp_path / "root"
+    first = tasks.task_checkpoints(str(root), "6f1c-42", "staged")
+    assert first == tasks.TaskCheckpoints(root / "6f1c-42" / "staged", True, 0) and first.folder.is_dir()
+    assert first.path == root / "6f1c-42" / "staged" / "checkpoints"
+    assert "kept for a retry of this task" in capsys.readouterr().out
+    # an earlier attempt's complete checkpoint (state + one history record per step): the retry resumes from it
+    first.path.mkdir()
+    (first.path / HISTORY).write_text("".join(json.dumps({"step": i}) + "\n" for i in range(7)))
+    assert tasks.task_checkpoints(str(root), "6f1c-42", "staged").resume_step == 0  # no state file: incomplete
+    (first.path / STATE).write_bytes(b"state")
+    retry = tasks.task_checkpoints(str(root), "6f1c-42", "staged")
+    assert retry == dataclasses.replace(first, resume_step=7)
+    assert "resuming from step 7" in capsys.readouterr().out
+
+    # no folder shared by the task's attempts: a private one, and the log says a retry starts over
+    for checkpoint_root, run_id in (("{{$.pipeline_root}}/.checkpoints", "6f1c-42"),  # left unresolved
+                                    ("minio://mlpipeline/v2/artifacts", "6f1c-42"),    # object storage
+                                    (str(root), ""), (str(root), "{{$.pipeline_job_uuid}}"), (str(root), "../x"),
+                                    ("", "6f1c-42"), ("relative/path", "6f1c-42")):
+        private = tasks.task_checkpoints(checkpoint_root, run_id, "staged")
+        assert not private.shared and private.resume_step == 0 and not private.folder.is_relative_to(root)
+        assert "a retry starts from step 0" in capsys.readouterr().out
+        tasks.release_checkpoints(private)
+        assert not private.folder.exists()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ValueError, match="cannot be created by this task"):
+        tasks.task_checkpoints(str(tmp_path / "a-file"), "6f1c-42", "staged")
+
+    # after success: the task's folder goes; the run's folder goes with the last variant
+    other = tasks.task_checkpoints(str(root), "6f1c-42", "frozen")
+    tasks.release_checkpoints(retry)
+    assert not retry.folder.exists() and other.folder.is_dir()
+    tasks.release_checkpoints(other)
+    assert not (root / "6f1c-42").exists() and root.is_dir()
 
 
 # --- training with N processes in the pod (torchrun) ------------------------------------------------------
@@ -339,6 +417,22 @@ def test_submit_run_with_embedded_spec(kfp_home, tmp_path, repo_root, monkeypatc
                                   train_nproc=2)
     assert run["runtime_config"]["parameters"] == expected and expected["train_nproc"] == 2
     assert "bearer-xyz" not in package.read_text()
+
+
+def test_submit_with_checkpoint_claim(kfp_home, repo_root, monkeypatch):
+    """The claim is a run parameter, and the embedded spec mounts it on training."""
+    from mtst.kfp.submit import submit
+
+    monkeypatch.chdir(repo_root)
+    with KfpApiServer() as server:
+        out = submit(server.url, profile="smoke", variants=["frozen"], checkpoint_pvc="team-checkpoints")
+    assert server.errors == []
+    (run_call,) = server.calls("run_service_create_run")
+    assert run_call.json["runtime_config"]["parameters"]["checkpoint_pvc"] == "team-checkpoints"
+    assert out["arguments"]["checkpoint_pvc"] == "team-checkpoints"
+    platform = run_call.json["pipeline_spec"]["platform_spec"]["platforms"]["kubernetes"]
+    assert platform["deploymentSpec"]["executors"]["exec-train"]["pvcMount"][0]["mountPath"] == \
+        settings.CHECKPOINT_MOUNT_PATH
 
 
 def test_submit_uploads_pipeline_and_versions(kfp_home, repo_root, monkeypatch):

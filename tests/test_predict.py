@@ -47,6 +47,14 @@ def test_predict_with_the_champion_alias_over_http(tracked_pipeline, mini_splits
     rows = _read(tmp_path / "out.jsonl")
     assert [r["text"] for r in rows] == frame["text"].tolist() and [r["id"] for r in rows] == frame["id"].tolist()
     _check_rows(rows)
+    # the alias is resolved to the version that answered, and said so: stderr, every row, the summary
+    from mlflow import MlflowClient
+
+    version = MlflowClient(tracked_pipeline.uri, tracked_pipeline.uri).get_model_version_by_alias("mtst-multitask",
+                                                                                                   "champion").version
+    resolved = f"models:/mtst-multitask/{version}"
+    assert f"mtst predict: model {resolved} (resolved from models:/mtst-multitask@champion)" in result.stderr
+    assert {r["model"] for r in rows} == {resolved} and json.loads(result.stdout)["model_version"] == str(version)
     accuracy = np.mean([r["task_a"]["label"] == label for r, label in zip(rows[:20], topics["label"], strict=True)])
     assert accuracy > 0.4  # 5 topics: a real champion is well above chance on real BBC sentences
 
@@ -74,6 +82,7 @@ def test_predict_from_a_model_folder_and_a_training_folder(train_dirs, mini_spli
         assert result.exit_code == 0, result.output
         rows = _read(out)
         assert len(rows) == 6 and [r["row"] for r in rows] == list(range(1, 7))
+        assert rows[0]["model"] == str((model if model.name == "model" else model / "model").resolve())
     _check_rows(_read(tmp_path / "model.jsonl"))
     single = _read(tmp_path / "single_b.jsonl")
     _check_rows(single, tasks=("task_b",))

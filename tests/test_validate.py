@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from mtst.io import MARKER
 from mtst.cli import app
 from mtst.config import ConfigError, PrepareParams, ValidateParams, load_params
 from mtst.data.files import DataFileError
@@ -78,6 +79,7 @@ def test_failure_writes_nothing_and_keeps_the_failed_runs_report_apart(splits, t
     write_rows(bad / "task_a" / "test.jsonl", test)
     out = tmp_path / "validation"
     out.mkdir()
+    (out / MARKER).write_text("")  # a folder an earlier mtst run wrote
     (out / "from_the_last_good_run.txt").write_text("kept")
 
     with pytest.raises(ValidationFailed) as info:
@@ -87,7 +89,7 @@ def test_failure_writes_nothing_and_keeps_the_failed_runs_report_apart(splits, t
     message = str(info.value)
     assert "test.jsonl" in message and "row 6: 'sport'" in message and "did you mean 'sports'" in message
     assert "train (train.jsonl row 1), test (test.jsonl row 4)" in message
-    assert sorted(p.name for p in out.iterdir()) == ["from_the_last_good_run.txt"]  # untouched
+    assert sorted(p.name for p in out.iterdir()) == [MARKER, "from_the_last_good_run.txt"]  # untouched
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no half-written folders
     failed = tmp_path / "validation-failed"
     assert json.loads((failed / "report.json").read_text())["success"] is False

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mtst.config import ValidateParams
@@ -52,6 +54,17 @@ def jsonl_bytes(rows: list[dict]) -> bytes:
     return "".join(json.dumps(r) + "\n" for r in rows).encode("utf-8")
 
 
+def parquet_bytes(names: list[str] | None = None, **columns: pa.Array) -> bytes:
+    """The good table as Parquet, with ``columns`` replaced (or added) and the names optionally overridden."""
+    table = pa.Table.from_pylist(good_rows())
+    for name, array in columns.items():
+        table = table.set_column(table.column_names.index(name), name, array) if name in table.column_names \
+            else table.append_column(name, array)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.rename_columns(names) if names else table, sink)
+    return sink.getvalue().to_pybytes()
+
+
 def edit(rows: list[dict], index: int, **changes) -> list[dict]:
     rows = [dict(r) for r in rows]
     rows[index].update(changes)
@@ -81,6 +94,39 @@ def _wrong_types_parquet(path: Path) -> None:
     frame.to_parquet(path)
 
 
+def _footer_claims_too_much() -> bytes:
+    data = bytearray(parquet_bytes())
+    data[-8:-4] = (len(data) * 2).to_bytes(4, "little")  # the footer's length, just before the closing "PAR1"
+    return bytes(data)
+
+
+def _bad_size_statistics() -> bytes:
+    """A definition-level histogram one entry too long (the fuzzer found it): pyarrow's metadata accessors end the
+    process on it (std::terminate), which is why the reader sizes Parquet files from the footer itself."""
+    data = parquet_bytes()
+    histogram = b"\x19\x26\x00\x48"  # SizeStatistics field 3: a list of 2 i64, [0 nulls, 36 values]
+    assert histogram in data, "pyarrow wrote the footer differently: update this case"
+    body = data[:-8].replace(histogram, b"\x19\x36\x00\x48\x00", 1)  # 3 entries where a nullable column has 2
+    length = int.from_bytes(data[-8:-4], "little") + len(body) - (len(data) - 8)
+    return body + length.to_bytes(4, "little") + b"PAR1"
+
+
+def _binary_label_not_utf8() -> bytes:
+    labels = [r["label"].encode() for r in good_rows()]
+    labels[3] = b"neutr\xe9l"  # Latin-1, in a binary column
+    return parquet_bytes(label=pa.array(labels, pa.binary()))
+
+
+def _no_rows() -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.table({"text": pa.array([], pa.string()), "label": pa.array([], pa.string())}), sink)
+    return sink.getvalue().to_pybytes()
+
+
+def _utf16_without_bom() -> bytes:
+    return csv_bytes(good_rows()).decode().encode("utf-16-le")
+
+
 PARSE_CASES: list[tuple[str, Callable[[], bytes] | None, str, int | None, str]] = [
     ("missing_column.csv", lambda: b"text,category\nfine text,positive\n", "columns", 1, "['label']"),
     ("wrong_delimiter.csv", lambda: csv_bytes(good_rows()).replace(b",", b";"), "columns", 1, "';'-delimited"),
@@ -94,10 +140,46 @@ PARSE_CASES: list[tuple[str, Callable[[], bytes] | None, str, int | None, str]] 
     ("broken_line.jsonl", lambda: jsonl_bytes(good_rows()[:2]) + b'{"text": "cut off here\n', "jsonl_syntax", 3, "not valid JSON"),
     ("not_an_object.jsonl", lambda: jsonl_bytes(good_rows()[:1]) + b'["a list", "positive"]\n', "jsonl_syntax", 2, "got list"),
     ("number_label.jsonl", lambda: jsonl_bytes(edit(good_rows(), 5, label=2)), "column_types", 6, "'label' is int"),
-    ("mixed_line_endings.csv", _mixed_endings, "line_endings", None, "CRLF and LF"),
-    ("ragged_row.csv", _ragged, "csv_syntax", 5, "Expected 2 fields"),
+    ("mixed_line_endings.csv", _mixed_endings, "line_endings", 38, "mixed CRLF and LF line endings"),
+    ("ragged_row.csv", _ragged, "csv_syntax", 5, "expected 2 fields (as in the header), found 3"),
     ("missing_key.jsonl", lambda: jsonl_bytes([{"text": r["text"]} for r in good_rows()]), "columns", None, "['label']"),
     ("corrupt.parquet", lambda: b"PAR1 this is not really parquet", "parquet", None, "cannot read as Parquet"),
+    ("truncated.parquet", lambda: parquet_bytes()[:-100], "parquet", None, "does not end with the Parquet magic bytes"),
+    ("footer_claims_too_much.parquet", _footer_claims_too_much, "parquet", None, "more than the file holds"),
+    ("bad_size_statistics.parquet", _bad_size_statistics, "parquet", None, "Definition level histogram size mismatch"),
+    ("zero_bytes.parquet", lambda: b"", "non_empty", None, "the file is empty"),
+    ("no_rows.parquet", _no_rows, "non_empty", None, "the file has no rows"),
+    ("struct_label.parquet", lambda: parquet_bytes(label=pa.array([{"name": r["label"]} for r in good_rows()])),
+     "column_types", None, "column 'label' has type struct<name: string>; expected string"),
+    ("list_text.parquet", lambda: parquet_bytes(text=pa.array([[r["text"]] for r in good_rows()])),
+     "column_types", None, "column 'text' has type list<element: string>; expected string"),
+    ("binary_label_not_utf8.parquet", _binary_label_not_utf8, "utf8", 4, "'label': byte 0xe9 at offset 5"),
+    ("duplicate_columns.parquet", lambda: parquet_bytes(group=pa.array([r["text"] for r in good_rows()]),
+                                                        names=["text", "label", "text"]),
+     "columns", None, "column 'text' appears 2 times"),
+    ("duplicate_header.csv", lambda: b"text,label,text\nfine text,positive,other text\n", "columns", 1,
+     "column 'text' appears 2 times"),
+    ("unclosed_quote.csv", lambda: csv_bytes(good_rows()) + b'"this quote never ends,neutral\nmore,positive\n',
+     "csv_syntax", 38, "never closed"),
+    ("text_after_quote.csv", lambda: csv_bytes(good_rows()[:3]) + b'"quoted" and then not,neutral\n', "csv_syntax", 5,
+     "a closing double quote must be followed by ','"),
+    ("short_row.csv", lambda: csv_bytes(good_rows()[:5]) + b"a row without its label\n", "csv_syntax", 7,
+     "expected 2 fields (as in the header), found 1"),
+    ("utf16_without_bom.csv", _utf16_without_bom, "columns", 1, "UTF-16 without a byte-order mark"),
+    ("huge_integer.jsonl", lambda: jsonl_bytes(good_rows()[:1]) + b'{"text": "x", "label": "neutral", "n": '
+     + b"9" * 5000 + b"}\n", "jsonl_syntax", 2, "Exceeds the limit (4300 digits)"),
+    ("deeply_nested.jsonl", lambda: b'{"text": "x", "label": "neutral", "n": ' + b"[" * 100_000 + b"]" * 100_000
+     + b"}\n", "jsonl_syntax", 1, "nested too deeply"),
+    ("duplicate_key.jsonl", lambda: jsonl_bytes(good_rows()[:2]) + b'{"text": "a", "label": "neutral", "text": "b"}\n',
+     "jsonl_syntax", 3, "the key 'text' appears twice in one object"),
+    ("object_text.jsonl", lambda: jsonl_bytes(edit(good_rows(), 6, text={"en": "hello"})), "column_types", 7,
+     "'text' is dict, expected string"),
+    ("raw_nul_byte.jsonl", lambda: jsonl_bytes(good_rows()[:4]) + b'{"text": "a\x00b", "label": "neutral"}\n',
+     "jsonl_syntax", 5, "Invalid control character"),
+    ("pretty_printed.jsonl", lambda: json.dumps(good_rows(), indent=2).encode(), "jsonl_syntax", 1,
+     "this looks like pretty-printed JSON"),
+    ("bom_mid_file.jsonl", lambda: jsonl_bytes(good_rows()) + b"\xef\xbb\xbf" + jsonl_bytes(good_rows()[:1]),
+     "jsonl_syntax", 37, "Unexpected UTF-8 BOM"),
     ("notes.xlsx", lambda: b"PK\x03\x04", "format", None, "unsupported extension"),
     ("does_not_exist.csv", None, "exists", None, "file not found"),
 ]
@@ -161,9 +243,25 @@ def _article_in_two_splits() -> bytes:
     return jsonl_bytes(edit(rows, test_index, group=rows[0]["group"]))
 
 
+def _excel_export_with_typo() -> bytes:
+    """Excel's CSV: BOM, CRLF, cells spanning lines (LF inside quotes); the typo's row is the line it is on."""
+    rows = good_rows()
+    for i in (0, 1):
+        rows[i]["text"] += "\nand a second line in the same cell"
+    return b"\xef\xbb\xbf" + csv_bytes(edit(rows, 3, label="postive"), line_end="\r\n")
+
+
+def _null_text_parquet() -> bytes:
+    texts: list[str | None] = [r["text"] for r in good_rows()]
+    texts[4] = None
+    return parquet_bytes(text=pa.array(texts, pa.string()))
+
+
 CONTENT_CASES: list[tuple[str, Callable[[], bytes], set[str], list[int], str]] = [
     ("null_text.jsonl", lambda: jsonl_bytes(edit(good_rows(), 4, text=None)), {"not_null"}, [5], "null"),
     ("null_label.jsonl", lambda: jsonl_bytes(edit(good_rows(), 9, label=None)), {"not_null"}, [10], "(label)"),
+    ("null_text.parquet", _null_text_parquet, {"not_null"}, [5], "null"),
+    ("excel_export_with_typo.csv", _excel_export_with_typo, {"label_set"}, [7], "did you mean 'positive' for 'postive'?"),
     ("empty_text.csv", lambda: csv_bytes(edit(good_rows(), 4, text="")), {"blank_text", "text_length"}, [6], "''"),
     ("whitespace_text.jsonl", lambda: jsonl_bytes(edit(good_rows(), 6, text=" \t  ")), {"blank_text"}, [7], "' \\t  '"),
     ("unknown_label.jsonl", lambda: jsonl_bytes(edit(good_rows(), 1, label="angry")), {"label_set"}, [2], "['angry']"),
@@ -233,6 +331,34 @@ def test_the_good_file_passes_in_every_format(tmp_path, fmt):
     report = validate.run_files(PARAMS, [path], "task_b")
     assert report["success"] and report["files"][str(path)]["rows"] == 36
     assert report["class_balance"][str(path)]["all"]["neutral"]["count"] == 12
+
+
+def test_a_folder_is_not_a_file(tmp_path):
+    (tmp_path / "folder.csv").mkdir()
+    with pytest.raises(DataFileError, match=r"folder.csv: \[exists\] not a regular file"):
+        validate.run_files(PARAMS, [tmp_path / "folder.csv"], "task_b")
+
+
+@pytest.mark.parametrize("name,limit,fragments", [
+    ("over_the_limit.csv", "2K", ["the file is 2.2 KiB (2,235 bytes), over the limit of 2.0 KiB (2,048 bytes)"]),
+    ("decodes_beyond_the_limit.parquet", "20K", ["by its metadata, the 36 rows of column(s) ['text', 'label'] "
+                                                 "decode to at least 2.", "MiB", "over the limit of 20.0 KiB"]),
+])
+def test_files_beyond_the_size_limit_are_refused_unread(tmp_path, monkeypatch, name, limit, fragments):
+    """MTST_MAX_FILE_BYTES bounds the file, and what a Parquet file's needed columns decode to (its metadata)."""
+    path = tmp_path / name
+    if name.endswith(".csv"):
+        path.write_bytes(csv_bytes(good_rows()))
+    else:  # 2 MB of text that zstd stores in a few KB; the unneeded "blob" column is never read
+        rows = [{**r, "text": r["text"] + " " + "very " * 12_000} for r in good_rows()]
+        pq.write_table(pa.Table.from_pylist(rows).append_column("blob", pa.array(["x" * 10_000] * 36)), path,
+                       compression="zstd")
+        assert path.stat().st_size < 20_000
+    monkeypatch.setenv("MTST_MAX_FILE_BYTES", limit)
+    with pytest.raises(DataFileError) as info:
+        validate.run_files(PARAMS, [path], "task_b")
+    assert info.value.rule == "size" and all(f in str(info.value) for f in fragments), str(info.value)
+    assert "set MTST_MAX_FILE_BYTES to raise it" in str(info.value)
 
 
 def test_a_leading_utf8_bom_is_tolerated(tmp_path):

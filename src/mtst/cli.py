@@ -36,7 +36,9 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            from mtst.redaction import redact_text
+
+            typer.secho(f"error: {redact_text(str(exc))}", fg=typer.colors.RED, err=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -108,7 +110,9 @@ def params_use(profile: str, params: ParamsOpt = Path("params.yaml")) -> None:
 @params_app.command("show")
 def params_show(params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """Print the effective parameters."""
-    echo_json(read_params_dict(params, profile))
+    from mtst.redaction import redact_params
+
+    echo_json(redact_params(read_params_dict(params, profile)))
 
 
 @app.command("embed")
@@ -140,6 +144,8 @@ ImageOpt = Annotated[str | None, typer.Option(help="components' image (default $
 AcceleratorTypeOpt = Annotated[str | None, typer.Option(help="training GPU resource, default nvidia.com/gpu")]
 AcceleratorCountOpt = Annotated[int | None, typer.Option(min=0, help="GPUs per training task, default 1")]
 TrainNprocOpt = Annotated[int | None, typer.Option(min=1, help="training processes per task (torchrun when > 1), default 1")]
+CheckpointPvcOpt = Annotated[str | None, typer.Option(help="PersistentVolumeClaim mounted on training tasks for the "
+                                                             "checkpoints a retried task resumes from")]
 
 
 @kfp_app.command("compile")
@@ -147,13 +153,14 @@ TrainNprocOpt = Annotated[int | None, typer.Option(min=1, help="training process
 def kfp_compile(out: Annotated[Path, typer.Option(help="pipeline YAML to write")] = Path("artifacts/kfp/pipeline.yaml"),
                 image: ImageOpt = None, variant: VariantsOpt = None, accelerator_type: AcceleratorTypeOpt = None,
                 accelerator_count: AcceleratorCountOpt = None, train_nproc: TrainNprocOpt = None,
+                checkpoint_pvc: CheckpointPvcOpt = None,
                 params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """Compile the pipeline YAML; the params (+ profile) become its parameter defaults."""
     from mtst.kfp.pipeline import compile_pipeline
 
     echo_json(compile_pipeline(out, params_path=params, profile=profile, variants=variant, image=image,
                                accelerator_type=accelerator_type, accelerator_count=accelerator_count,
-                               train_nproc=train_nproc))
+                               train_nproc=train_nproc, checkpoint_pvc=checkpoint_pvc))
 
 
 @kfp_app.command("run-local")
@@ -162,13 +169,16 @@ def kfp_run_local(root: Annotated[Path, typer.Option(help="pipeline root for the
                   variant: VariantsOpt = None,
                   cache: Annotated[bool, typer.Option("--cache/--no-cache", help="reuse outputs of identical tasks")] = False,
                   parallelism: Annotated[int, typer.Option(min=1, help="variants trained at once (kfp.local caps it at 2)")] = 1,
+                  runner: Annotated[str, typer.Option(help="subprocess (this venv's Python) | docker (every task in "
+                                                           "the components' image: make image)")] = "subprocess",
+                  image: Annotated[str | None, typer.Option(help="with --runner docker: the image (default mtst:<version>-cpu)")] = None,
                   params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
-    """Run the pipeline here with kfp.local.SubprocessRunner (offline, no containers)."""
+    """Run the pipeline here with kfp.local: SubprocessRunner (offline, no containers) or DockerRunner."""
     from mtst.kfp.local import LocalRunError, run_local
 
     try:
         echo_json(run_local(params_path=params, profile=profile, variants=variant, root=root, cache=cache,
-                            parallelism=parallelism))
+                            parallelism=parallelism, runner=runner, image=image))
     except LocalRunError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
@@ -186,20 +196,26 @@ def kfp_submit(host: Annotated[str, typer.Option(envvar="KF_PIPELINES_ENDPOINT",
                service_account: Annotated[str | None, typer.Option(help="Kubernetes service account of the run")] = None,
                caching: Annotated[bool | None, typer.Option("--caching/--no-caching", help="override the tasks' caching for this run")] = None,
                package: Annotated[Path | None, typer.Option(help="also keep the compiled YAML here")] = None,
+               ssl_ca_cert: Annotated[Path | None, typer.Option(help="CA bundle (PEM) that signed the API's TLS certificate")] = None,
+               timeout: Annotated[float, typer.Option(min=1, help="seconds each API request may take")] = 60.0,
                image: ImageOpt = None, variant: VariantsOpt = None, accelerator_type: AcceleratorTypeOpt = None,
                accelerator_count: AcceleratorCountOpt = None, train_nproc: TrainNprocOpt = None,
+               checkpoint_pvc: CheckpointPvcOpt = None,
                params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """Compile and submit a run with kfp.Client (optionally uploading the pipeline as a version)."""
     from mtst.kfp.submit import SUBMIT_ERRORS, submit
+    from mtst.redaction import redact_text
 
     try:
         echo_json(submit(host, params_path=params, profile=profile, variants=variant, experiment=experiment,
                          run_name=run_name, pipeline_name=pipeline_name, version=version, namespace=namespace,
                          token=token, image=image, package=package, service_account=service_account,
                          enable_caching=caching, accelerator_type=accelerator_type,
-                         accelerator_count=accelerator_count, train_nproc=train_nproc))
+                         accelerator_count=accelerator_count, train_nproc=train_nproc,
+                         checkpoint_pvc=checkpoint_pvc, ssl_ca_cert=ssl_ca_cert,
+                         timeout=timeout))
     except SUBMIT_ERRORS as exc:
-        typer.secho(f"error: KFP API at {host}: {str(exc).strip()[:2000]}", fg=typer.colors.RED, err=True)
+        typer.secho(redact_text(f"error: KFP API at {host}: {str(exc).strip()[:2000]}"), fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
 
 
@@ -316,16 +332,21 @@ def compare(eval_dir: Annotated[list[Path] | None, typer.Option("--eval-dir", he
                                                                 "every <eval-root>/<variant>")] = None,
             eval_root: Annotated[Path, typer.Option(help="where `mtst evaluate` wrote")] = Path("artifacts/eval"),
             out: Annotated[Path, typer.Option(help="comparison.md, comparison.png, comparison.json")] = Path("reports"),
-            track: TrackOpt = True, params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
+            track: TrackOpt = True,
+            force_champion: Annotated[bool, typer.Option("--force-champion", help="move the alias to this run's best "
+                                                         "variant even if it does not beat the champion on the same "
+                                                         "test data")] = False,
+            params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """One table over all variants, multi-task vs two single-task models with a decision, the imbalance ablation;
-    registers the best variant and points the alias (champion) at it."""
+    registers the best variant and moves the alias (champion) to it only when it beats the champion on the same
+    test data (or with --force-champion)."""
     from mtst.steps import compare as compare_step
 
     settings = load_params(params, profile)
     dirs = list(eval_dir or compare_step.find_eval_dirs(eval_root))
     tracking = settings.tracking if track and settings.tracking.enabled else None
     echo_json(compare_step.run(settings.compare, dirs, out, tracking=tracking,
-                               pipeline_params=read_params_dict(params, profile)))
+                               pipeline_params=read_params_dict(params, profile), force_champion=force_champion))
 
 
 @app.command("predict")
@@ -341,6 +362,26 @@ def predict(input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSO
     settings = load_params(params, profile)
     reference = model or f"models:/{settings.compare.registered_model}@{settings.compare.alias}"
     echo_json(predict_file(reference, input, output, batch_size, settings.tracking))
+
+
+@app.command("export")
+@user_errors
+def export(model: Annotated[Path, typer.Option("--model", "-m", help="saved model folder or training folder")],
+           out: Annotated[Path, typer.Option("--out", "-o", help="export folder (written atomically, replaced as a whole)")],
+           format: Annotated[str, typer.Option("--format", help="export format: onnx")] = "onnx",
+           int8: Annotated[bool, typer.Option("--int8", help="int8 weights and int8 matrix products in the encoder "
+                                              "(ONNX Runtime MatMulNBits)")] = False) -> None:
+    """The whole model (encoder, pooling, every head) as one ONNX graph for ONNX Runtime, checked against torch
+    before it is written; run it with a backend of `onnx` (or `onnx-int8` after --int8)."""
+    from mtst.evaluation.speed import dir_size_mb
+    from mtst.export.onnx_export import export_onnx
+
+    if format != "onnx":
+        raise typer.BadParameter(f"{format!r} is not a supported format; use onnx", param_hint="--format")
+    config = export_onnx(model, out, int8=int8)
+    echo_json({"out": str(out), "format": format, "backend": "onnx-int8" if int8 else "onnx",
+               "size_mb": round(dir_size_mb(out), 1), "quantisation": config["quantisation"],
+               "fused_operators": config["fused_operators"], "parity": config["parity"]})
 
 
 @app.command("ui")

@@ -379,8 +379,8 @@ def render_markdown(report: dict[str, Any], results: list[Result], params: Compa
     header, rows = variant_table(results)
     parts = ["# Freeze variants: multi-task sentence transformer", "",
              f"Test-set macro-F1 in %, {len(results)} variants. Selection metric `{params.selection_metric}`: "
-             f"**{report['champion']}** ({report['champion_value']:.4f}), registered as "
-             f"`{params.registered_model}@{params.alias}` when tracking is on.", "",
+             f"**{report['champion']}** ({report['champion_value']:.4f}); whether it takes "
+             f"`{params.registered_model}@{params.alias}`: see [Model registry](#model-registry).", "",
              markdown_table(header, rows), "", f"![comparison chart]({chart_name})", ""]
     parts += ["## Variants", ""] + [f"- **{v['variant']}**: {v['description'] or '(no description)'}"
                                      for v in report["variants"]] + [""]
@@ -435,7 +435,32 @@ def render_markdown(report: dict[str, Any], results: list[Result], params: Compa
         parts += [f"Covered: {', '.join(abl['covered']) or 'none'}. "
                   + (f"Not run in this profile: {', '.join(abl['missing'])} (the `staged_*` variants of params.yaml: add them to `variants` in dvc.yaml, or `mtst train` + `mtst evaluate` them)."
                      if abl["missing"] else "Every axis (augmentation, sampling, loss weighting, curriculum) is covered."), ""]
+    parts += ["## Model registry", "", registry_text(report.get("registry"), params), ""]
     return "\n".join(parts)
+
+
+def registry_text(registry: dict[str, Any] | None, params: CompareParams) -> str:
+    """The alias decision of ``mtst.registry.settle`` in a paragraph: promoted or kept, with both models."""
+    target = f"`{params.registered_model}@{params.alias}`"
+    if registry is None:
+        return f"Tracking is off: nothing was registered and {target} was not touched."
+    if "candidate" not in registry:
+        return f"Nothing was registered ({registry['reason']}); {target} was not touched."
+    name, cand, prev = registry["name"], registry["candidate"], registry["previous"]
+
+    def model(m: dict[str, Any]) -> str:
+        value = "no recorded value" if m["value"] is None else f"{m['metric']} {m['value']:.4f}"
+        return f"version {m['version']} (`{m['variant']}`, {value}, test-set hash {str(m['test_data_hash'])[:12]})"
+
+    if registry["decision"] == "promoted":
+        replaced = f", replacing {model(prev)}" if prev else ""
+        return (f"**Promoted**: {target} now points at `{name}` {model(cand)}{replaced}, because "
+                f"{registry['reason']}.")
+    if prev is not None and prev["version"] == cand["version"]:
+        return f"**Kept**: {target} stays on `{name}` {model(prev)}, because {registry['reason']}."
+    return (f"**Kept**: {target} stays on `{name}` {model(prev)}; this run's best model is registered as "
+            f"{model(cand)} without the alias, because {registry['reason']}. `mtst predict` without `--model` keeps "
+            "using the champion; run `mtst compare --force-champion` (or set `compare.force_champion: true`) to move it.")
 
 
 def _ratio_text(x: float | None, y: float | None, word: str = "") -> str:

@@ -145,6 +145,8 @@ class CompareParams(Section):
     registered_model: str = "mtst-multitask"
     alias: str = "champion"
     register_champion: bool = True
+    force_champion: bool = Field(False, description="move the alias to this run's best variant even where it does not "
+                                 "beat the champion on the same test data (see mtst.registry)")
     tolerance: float = Field(1.0, ge=0, description="macro-F1 points below which a difference counts as a tie")
     bootstrap: int = Field(1000, ge=0, description="paired bootstrap resamples for macro-F1 differences (0: off)")
     measure_inference: bool = Field(True, description="re-time the models side by side in one process")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mtst.data.files import DataFileError, read_table
+from mtst.data.files import DataFileError, read_table, read_text
 from mtst.io import atomic_path, write_jsonl
 from mtst.model.encoder import default_encoder_path
 from mtst.model.multitask import CONFIG_FILE, MultiTaskSentenceTransformer
@@ -25,10 +25,10 @@ def read_sentences(path: str | Path) -> list[str]:
     if not path.exists():
         raise DataFileError(path, "exists", "file not found")
     if path.suffix.lower() in {".txt", ""}:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line.strip() for line in read_text(path).split("\n")]  # LF only: U+2028 is not a line break
         sentences = [line for line in lines if line]
     else:
-        sentences = [t for t in read_table(path, required=("text",))["text"] if t.strip()]
+        sentences = [t for t in read_table(path, required=("text",), optional=())["text"] if t.strip()]
     if not sentences:
         raise DataFileError(path, "non_empty", "no sentences to embed")
     return sentences

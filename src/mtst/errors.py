@@ -6,8 +6,12 @@ from mtst.data.sources import SourceError
 from mtst.evaluation.errors import ComparisonError, EvaluationError, ModelNotFoundError, TrackingError
 from mtst.augment.wordnet import WordNetMissing
 from mtst.validation.report import ValidationFailed
+from mtst.io import OutputFolderError
+from mtst.locking import FolderLocked
+from mtst.training.fingerprint import FingerprintMismatch
 
 
 USER_ERRORS: tuple[type[BaseException], ...] = (DataFileError, SourceError, ConfigError, FileNotFoundError,
                                                  ValidationFailed, WordNetMissing,
-                                                 EvaluationError, TrackingError, ComparisonError, ModelNotFoundError)
+                                                 EvaluationError, TrackingError, ComparisonError, ModelNotFoundError,
+                                                 OutputFolderError, FolderLocked, FingerprintMismatch)

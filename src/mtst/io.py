@@ -1,7 +1,12 @@
-"""Atomic file writes and hashing.
+"""Atomic, durable file writes, output-folder ownership, and hashing.
 
-Every file the pipeline produces is written to a temporary sibling and renamed into place, so a crash
-never leaves a half-written output that a later step (or DVC) would mistake for a finished one.
+Every file the pipeline produces is written to a temporary sibling, fsync'ed, and renamed into place, so
+a crash never leaves a half-written output that a later step (or DVC) would mistake for a finished one,
+and a power loss after the rename never leaves an empty file. A folder replaced as a whole passes
+through ``.<name>.old`` for an instant; :func:`recover` puts it back when a kill lands in that instant.
+
+Folders written by :func:`atomic_dir` carry a marker file (:data:`MARKER`). An existing folder without
+it was not made by mtst: it is refused, never deleted (a mistyped ``--out`` must not wipe a user's work).
 """
 
 from __future__ import annotations
@@ -10,11 +15,21 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from mtst.failpoints import failpoint
+
+MARKER = ".mtst-output"
+"""File inside every folder that :func:`atomic_dir` wrote: the licence to replace that folder later."""
+
+
+class OutputFolderError(RuntimeError):
+    """An output path that mtst refuses to replace (it holds something mtst did not write)."""
 
 
 def _umask() -> int:
@@ -23,18 +38,94 @@ def _umask() -> int:
     return mask
 
 
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's entries to disk (folders: so that renames inside them survive a crash)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            fsync_path(Path(folder) / name)
+        fsync_path(Path(folder))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{os.getpid()}."
+
+
+def recover(path: str | Path) -> None:
+    """Repair what a kill left next to ``path``: restore ``.<name>.old`` when the kill fell between the two
+    renames of :func:`atomic_dir`, drop it when the new folder made it, and clear temporaries of dead writers."""
+    path = Path(path)
+    parent = path.parent
+    if not parent.is_dir():
+        return
+    old = parent / f".{path.name}.old"
+    if old.exists():
+        if path.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(old, path)
+            fsync_path(parent)
+    stale = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\..*\.tmp$")
+    for entry in parent.iterdir():
+        match = stale.match(entry.name)
+        pid = int(match.group(1)) if match else 0
+        if match and (pid == os.getpid() or not _pid_alive(pid)):  # a restarted container may reuse the pid
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def is_owned(path: str | Path) -> bool:
+    """Whether mtst may replace ``path``: absent, an empty folder, or a folder that :func:`atomic_dir` wrote."""
+    path = Path(path)
+    if not path.exists():
+        return True
+    if not path.is_dir():
+        return False
+    return (path / MARKER).is_file() or not any(path.iterdir())
+
+
+def ensure_owned(path: str | Path, what: str = "output folder") -> None:
+    """Refuse (never delete) a folder that mtst did not create."""
+    if not is_owned(path):
+        kind = "a file" if Path(path).is_file() else "a folder mtst did not create"
+        raise OutputFolderError(f"refusing to use {path} as {what}: it is {kind} (no {MARKER} marker inside); "
+                                "choose another path, or move it away yourself")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    recover(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get ordinary permissions
+        fsync_path(tmp_path)
         os.replace(tmp_path, path)
+        fsync_path(path.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -42,23 +133,44 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``path`` as a whole when the block succeeds."""
+    """Yield a temporary directory that replaces ``path`` as a whole when the block succeeds.
+
+    ``path`` must be absent, empty, or a folder this function wrote before (see :func:`ensure_owned`); the
+    check runs before the block, so a long step fails at once rather than after its work.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    recover(path)
+    ensure_owned(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp
+        (tmp / MARKER).write_text("written by mtst; this folder may be replaced by the next run\n")
         os.chmod(tmp, 0o777 & ~_umask())
+        _fsync_tree(tmp)
+        failpoint("io.before_replace")
+        ensure_owned(path)
         if path.exists():
             old = path.with_name(f".{path.name}.old")
             shutil.rmtree(old, ignore_errors=True)
             os.replace(path, old)
+            failpoint("io.between_renames")
             os.replace(tmp, path)
+            fsync_path(path.parent)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, path)
+            fsync_path(path.parent)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def remove_owned(path: str | Path) -> None:
+    """Delete a folder that mtst wrote (checkpoints after success); refuse one it did not."""
+    path = Path(path)
+    recover(path)
+    ensure_owned(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

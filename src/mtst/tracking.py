@@ -21,8 +21,17 @@ DVC stages and kfp tasks are separate processes, so they find the parent run lik
 3. else a new parent is created. Two processes racing to create one both keep the oldest.
 
 ``mtst compare`` finishes the parent run (status FINISHED); the next pipeline run opens a new one.
-An evaluation that is re-run replaces its variant's child run (the old one is deleted, MLflow keeps it
-recoverable in the trash).
+
+Re-running a step is idempotent: a child run is identified by its parent run + ``mtst.variant`` (tags), and
+an evaluation that is re-run replaces its variant's child run and the stage runs under it (the old ones,
+complete or left half-logged by a crash, are deleted; MLflow keeps them recoverable in the trash). So after
+a tracking server is lost in the middle of a pipeline, re-running once it is back leaves exactly one child
+per variant under the same parent (still open: only ``compare`` finishes it).
+
+A store that fails while a step logs (server gone, refused, timing out) raises ``TrackingError`` naming the
+URI and what was being logged, so the CLI stops with exit code 2 and no traceback. HTTP calls are retried
+``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` times (default here 3, backoff factor 1: about 7 s in all, instead of
+MLflow's own minutes); both environment variables override this.
 """
 
 from __future__ import annotations
@@ -32,18 +41,23 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from mtst.redaction import redact_params, redact_uri
 from mtst.config import TrackingParams
 from mtst.evaluation.errors import TrackingError
 from mtst.evaluation.flatten import flatten
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# a lost server fails the step in seconds, not after MLflow's default 7 retries with exponential backoff
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
 
 ROLE, VARIANT, STAGE, PIPELINE_ID = "mtst.role", "mtst.variant", "mtst.stage", "mtst.pipeline_id"
 GIT_COMMIT, DATA_HASH = "mtst.git_commit", "mtst.data_hash"
@@ -140,6 +154,41 @@ def _auth() -> Any:
     return (user, password) if user and password else None
 
 
+# ---- failures while logging --------------------------------------------------------------------------
+TRANSPORT_FAILURES = (("Connection refused", "cannot be reached (connection refused)"),
+                      ("timed out", "cannot be reached (timed out)"),
+                      ("RemoteDisconnected", "cannot be reached (connection dropped)"),
+                      ("Connection aborted", "cannot be reached (connection dropped)"),
+                      ("Connection reset", "cannot be reached (connection reset)"),
+                      ("error responses", "kept answering with server errors (HTTP 5xx)"),
+                      ("Max retries exceeded", "cannot be reached (no answer after retries)"))
+
+
+def failure_reason(exc: BaseException) -> str:
+    """One line for a user: e.g. "cannot be reached (connection refused)" for transport failures, else the
+    exception's first line (MLflow wraps connection errors in a paragraph with the whole URL)."""
+    text = str(exc)
+    for needle, reason in TRANSPORT_FAILURES:
+        if needle in text:
+            return reason
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first if len(first) <= 300 else first[:297] + "..."
+
+
+@contextmanager
+def guard(uri: str, what: str) -> Iterator[None]:
+    """Turn a store failure while ``what`` (e.g. "logging variant staged") into a ``TrackingError`` naming the
+    URI, so the step fails with exit code 2 and a sentence instead of a traceback after minutes of retries."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except (MlflowException, requests.exceptions.RequestException) as exc:
+        raise TrackingError(f"MLflow tracking store {uri} failed while {what}: {failure_reason(exc)}. Bring the "
+                            "store back and re-run this step: its runs are replaced, not duplicated.") from None
+
+
 # ---- facts about this pipeline run -------------------------------------------------------------------
 def git_commit(root: str | Path | None = None) -> str:
     try:
@@ -222,11 +271,13 @@ class Tracker:
         params = params or TrackingParams()
         uri = uri or resolve_tracking_uri(params)
         mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)  # mlflow.register_model and log_model use these, not this client's
         artifacts = local_artifact_root(uri)
         if artifacts is not None:  # the embedded store: tell later registrations where artifacts live
             artifacts.mkdir(parents=True, exist_ok=True)
         client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        return cls(uri, ensure_experiment(client, params.experiment, artifacts), client)
+        with guard(uri, f"opening the experiment {params.experiment!r}"):
+            return cls(uri, ensure_experiment(client, params.experiment, artifacts), client)
 
     # -- batches: MLflow takes at most 1000 metrics, 100 params, 100 tags per call
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
@@ -272,6 +323,7 @@ class Tracker:
                                             order_by=order_by or ["attributes.start_time ASC"], max_results=1000))
 
     def children(self, run_id: str, extra: str = "") -> list[Any]:
+        """The active runs whose parent is ``run_id`` (deleted ones are in the trash, not here)."""
         clause = f"tags.`{PARENT_TAG}` = '{run_id}'" + (f" and {extra}" if extra else "")
         return self.search(clause)
 
@@ -284,6 +336,14 @@ class Tracker:
     def pipeline_run(self, pipeline_params: Mapping[str, Any] | None = None, validation_dir: str | Path | None = None,
                      root: str | Path | None = None) -> str:
         """The parent run id: ``$MTST_PIPELINE_RUN_ID``, else the open parent of this pipeline id, else a new one."""
+        with guard(self.uri, "finding the pipeline's parent run"):
+            run_id = self._pipeline_run(pipeline_params, root)
+        if validation_dir:
+            with guard(self.uri, f"logging the validation report on the parent run {run_id}"):
+                self.log_validation(run_id, validation_dir)
+        return run_id
+
+    def _pipeline_run(self, pipeline_params: Mapping[str, Any] | None, root: str | Path | None) -> str:
         explicit = os.environ.get(ENV_RUN_ID)
         if explicit:
             try:
@@ -294,21 +354,39 @@ class Tracker:
         else:
             key = pipeline_id(pipeline_params, root)
             clause = f"tags.`{ROLE}` = 'pipeline' and tags.`{PIPELINE_ID}` = '{key}' and attributes.status = 'RUNNING'"
-            found = self.search(clause)
-            if found:
-                run_id = found[0].info.run_id
-            else:
-                name = time.strftime("pipeline-%Y%m%d-%H%M%S")
-                mine = self.create_run(name, {ROLE: "pipeline", PIPELINE_ID: key, **common_tags(root)})
-                found = self.search(clause, ["attributes.start_time ASC", "attributes.run_id ASC"])
-                run_id = found[0].info.run_id if found else mine
-                if run_id != mine:  # another process won the race: keep the oldest
-                    self.client.delete_run(mine)
-                elif pipeline_params:
-                    self.log_params(run_id, param_items(pipeline_params))
-        if validation_dir:
-            self.log_validation(run_id, validation_dir)
+            with self._creation_lock():
+                found = self.search(clause)
+                if found:
+                    run_id = found[0].info.run_id
+                    if pipeline_params and not found[0].data.params:  # its creator was cut off before logging them
+                        self.log_params(run_id, param_items(redact_params(pipeline_params)))
+                else:
+                    name = time.strftime("pipeline-%Y%m%d-%H%M%S")
+                    mine = self.create_run(name, {ROLE: "pipeline", PIPELINE_ID: key, **common_tags(root)})
+                    found = self.search(clause, ["attributes.start_time ASC", "attributes.run_id ASC"])
+                    run_id = found[0].info.run_id if found else mine
+                    if run_id != mine:  # another process (on another machine) won the race: keep the oldest
+                        self.client.delete_run(mine)
+                    elif pipeline_params:
+                        self.log_params(run_id, param_items(redact_params(pipeline_params)))
         return run_id
+
+    @contextmanager
+    def _creation_lock(self) -> Iterator[None]:
+        """For a local store, one process at a time finds-or-creates the parent run (an ``flock`` in the artifact
+        folder; the kernel drops it if its holder dies). Without it, "keep the oldest" can fail under load: a
+        slow process's run may commit after a faster one already searched and kept its own. Remote stores rely
+        on keeping the oldest alone."""
+        import fcntl
+
+        folder = local_artifact_root(self.uri)
+        if folder is None:
+            yield
+            return
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".mtst-pipeline-run.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     def log_validation(self, run_id: str, validation_dir: str | Path) -> bool:
         """The validation summary and GX Data Docs, once per parent run."""
@@ -381,16 +459,31 @@ def log_variant(tracker: Tracker, parent_id: str, train_dir: str | Path, eval_di
     Child: params (the variant's effective training config, flattened, plus ``extra_params``), per-step
     curves from history.jsonl, ``stage_index`` at stage boundaries, the test metrics, plots, the training and
     evaluation records as artifacts, and the model as a pyfunc. Stage runs: the stage's params and curves.
+    A store failure on the way raises ``TrackingError``; the re-run replaces the half-logged child.
     """
+    train_dir = Path(train_dir)
+    summary = json.loads((train_dir / "train_summary.json").read_text(encoding="utf-8"))
+    variant = str(summary.get("variant") or train_dir.name)
+    with guard(tracker.uri, f"logging variant {variant!r} (child of pipeline run {parent_id})"):
+        return _log_variant(tracker, parent_id, variant, summary, train_dir, Path(eval_dir), metrics, params,
+                            extra_params, example_texts, model, root)
+
+
+def variant_runs(tracker: Tracker, parent_id: str, variant: str) -> list[Any]:
+    """The child runs that are ``variant`` of the pipeline run ``parent_id`` (its identity: parent + tags)."""
+    return tracker.children(parent_id, f"tags.`{VARIANT}` = '{variant}' and tags.`{ROLE}` = 'variant'")
+
+
+def _log_variant(tracker: Tracker, parent_id: str, variant: str, summary: Mapping[str, Any], train_dir: Path,
+                 eval_dir: Path, metrics: Mapping[str, Any], params: TrackingParams,
+                 extra_params: Mapping[str, Any] | None, example_texts: list[str] | None, model: Any,
+                 root: str | Path | None) -> dict[str, Any]:
     import mlflow
 
-    train_dir, eval_dir = Path(train_dir), Path(eval_dir)
-    summary = json.loads((train_dir / "train_summary.json").read_text(encoding="utf-8"))
     stages = json.loads((train_dir / "stages.json").read_text(encoding="utf-8")) if (train_dir / "stages.json").exists() else []
     history = read_history(train_dir / "history.jsonl")
-    variant = str(summary.get("variant") or train_dir.name)
 
-    for old in tracker.children(parent_id, f"tags.`{VARIANT}` = '{variant}' and tags.`{ROLE}` = 'variant'"):
+    for old in variant_runs(tracker, parent_id, variant):  # an earlier (or half-logged) run of this variant
         tracker.delete_tree(old.info.run_id)
 
     base_tags = {VARIANT: variant, **common_tags(root)}
@@ -454,7 +547,7 @@ def log_variant(tracker: Tracker, parent_id: str, train_dir: str | Path, eval_di
             model_uri = info.model_uri
         tracker.set_tags(run_id, {"mtst.model_uri": model_uri})
     tracker.client.set_terminated(run_id, "FINISHED")
-    return {"tracking_uri": tracker.uri, "experiment_id": tracker.experiment_id, "parent_run_id": parent_id,
+    return {"tracking_uri": redact_uri(tracker.uri), "experiment_id": tracker.experiment_id, "parent_run_id": parent_id,
             "run_id": run_id, "stage_run_ids": stage_runs, "model_uri": model_uri, "variant": variant,
             "history_metrics": counts["history"]}
 

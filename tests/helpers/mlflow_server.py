@@ -25,9 +25,11 @@ def closed_port() -> int:
 
 
 class MlflowServer:
-    def __init__(self, root: Path) -> None:
+    """``port``: a fixed one, e.g. the port of a killed server, to bring "the same server" back on its store."""
+
+    def __init__(self, root: Path, port: int | None = None) -> None:
         self.root = Path(root)
-        self.port = free_port()
+        self.port = port or free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
         self.log_path = self.root / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -40,7 +42,7 @@ class MlflowServer:
                    "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
                    "--artifacts-destination", str(self.root / "artifacts"),
                    "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-        log = self.log_path.open("wb")
+        log = self.log_path.open("ab")
         self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -68,3 +70,9 @@ class MlflowServer:
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=5)
+
+    def kill(self) -> None:
+        """Lose the server: SIGKILL its process group, no shutdown (what a crashed or unplugged host looks like)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)

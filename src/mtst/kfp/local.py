@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from mtst.config import ConfigError
+from mtst.kfp import settings
 from mtst.kfp.arguments import pipeline_arguments
 from mtst.kfp.pipeline import load_pipeline, repo_root
 
@@ -53,15 +55,43 @@ def task_env() -> dict[str, str]:
 
 def run_local(*, params_path: str | Path = "params.yaml", profile: str | None = None,
               variants: Iterable[str] | None = None, root: str | Path = "artifacts/kfp-local",
-              cache: bool = False, parallelism: int = 1) -> dict[str, Any]:
-    """Run the pipeline locally; return the run folder, the comparison and each variant's evaluation."""
+              cache: bool = False, parallelism: int = 1, runner: str = "subprocess",
+              image: str | None = None) -> dict[str, Any]:
+    """Run the pipeline locally; return the run folder, the comparison and each variant's evaluation.
+    A failed training task is retried at once and resumes from its checkpoints, which live under
+    ``<root>/.checkpoints/<run id>/<variant>/`` until it succeeds.
+    ``runner="docker"``: every task in the components' image (``image``, default ``mtst:<version>-cpu``) with
+    kfp's DockerRunner (``mtst.kfp.containers``)."""
+    if runner not in ("subprocess", "docker"):
+        raise ConfigError(f"unknown runner {runner!r}: subprocess or docker")
+    args = pipeline_arguments(params_path, profile, variants)
+    task_runner = None
+    if runner == "docker":
+        from mtst.kfp import containers
+
+        image = image or containers.LOCAL_IMAGE
+        task_runner = containers.docker_runner(image, containers.tracking_uri(args["params_json"]))
+    pipeline = load_pipeline(followup_wave=bool(args["followup_variants"]), parallelism=parallelism,
+                             retry_backoff=settings.LOCAL_TRAIN_RETRY_BACKOFF, image=image)
+    with containers.reliable_exit_codes() if task_runner else contextlib.nullcontext():
+        task = run_locally(pipeline, args, root=root, cache=cache, runner=task_runner)
+    comparison = Path(task.output.path)
+    run_dir = comparison.parents[1]
+    if task_runner and (missing := containers.missing_outputs(run_dir)):
+        raise LocalRunError("tasks reported success without their outputs: " + "; ".join(missing))
+    return {"run_dir": str(run_dir), "comparison": str(comparison),
+            "evaluations": evaluations(run_dir), "variants": args["variants"] + args["followup_variants"]}
+
+
+def run_locally(pipeline: Any, arguments: dict[str, Any], *, root: str | Path, cache: bool = False,
+                runner: Any = None) -> Any:
+    """Run a pipeline of this project's components with ``SubprocessRunner`` under the pipeline root ``root``
+    (tasks' outputs in ``<root>/<pipeline>-<time>/<task>/``); return kfp's pipeline task."""
     from kfp import local
 
-    args = pipeline_arguments(params_path, profile, variants)
-    pipeline = load_pipeline(followup_wave=bool(args["followup_variants"]), parallelism=parallelism)
     root = Path(root).resolve()
     (root / ".workspace").mkdir(parents=True, exist_ok=True)
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
+    local.init(runner=runner or local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
                workspace_root=str(root / ".workspace"), raise_on_error=True, enable_caching=cache)
     with _env(task_env()), warnings.catch_warnings():
         # The SubprocessRunner warns when an image name lacks "python"; locally the image is not used.
@@ -69,16 +99,12 @@ def run_local(*, params_path: str | Path = "params.yaml", profile: str | None = 
         # ... and that resources / accelerators have no local effect (they are for the cluster).
         warnings.filterwarnings("ignore", message=".*have no effect in the current local runner.*", category=UserWarning)
         try:
-            task = pipeline(**args)
+            return pipeline(**arguments)
         except RuntimeError as exc:
             import re
 
             message = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # kfp colours its messages
             raise LocalRunError(f"{message} Task logs are above; outputs under {root}.") from None
-    comparison = Path(task.output.path)
-    run_dir = comparison.parents[1]
-    return {"run_dir": str(run_dir), "comparison": str(comparison),
-            "evaluations": evaluations(run_dir), "variants": args["variants"] + args["followup_variants"]}
 
 
 def evaluations(run_dir: str | Path) -> dict[str, str]:

@@ -40,6 +40,11 @@ RESOURCES = {
 }
 TRAIN_RETRIES = 2
 TRAIN_RETRY_BACKOFF = "60s"
+LOCAL_TRAIN_RETRY_BACKOFF = "0s"
+"""``mtst kfp run-local`` retries at once: there is no node or scheduler to wait for on this machine."""
+CHECKPOINT_MOUNT_PATH = "/mnt/mtst-checkpoints"
+"""Where training tasks mount the checkpoint claim (``--checkpoint-pvc``); checkpoints go to
+``<mount>/<run id>/<variant>/checkpoints``, where a retry of the task (a new pod) finds them."""
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 DEFAULT_ACCELERATOR_TYPE = "nvidia.com/gpu"
 DEFAULT_ACCELERATOR_COUNT = 1

@@ -3,6 +3,11 @@
 Two ways: a run that embeds the compiled spec (default), or, with ``pipeline_name``, upload the package
 as a pipeline (first time) or a new version of it and run that version. The experiment is created if it
 does not exist. kfp.Client prints links on stdout; they are sent to stderr so the result stays JSON.
+
+Transport safety: every API request has a timeout (``timeout``: read seconds; connecting gets at most 10 s),
+a private CA can be trusted with ``ssl_ca_cert``, and a bearer token is never sent over plain HTTP except to
+a loopback address (a port-forward). Credentials in ``tracking.uri`` are masked in the arguments sent to the
+run and in the result printed (``mtst.redaction``).
 """
 
 from __future__ import annotations
@@ -10,15 +15,23 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import ipaddress
+import json
 import sys
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from mtst.config import ConfigError
 from mtst.kfp import settings
 from mtst.kfp.arguments import pipeline_arguments
 from mtst.kfp.pipeline import compile_pipeline, compile_to_temp
+from mtst.redaction import redact_params, redact_uri
+
+DEFAULT_TIMEOUT_S = 60.0
+"""Read timeout of each KFP API request (uploads of the compiled package included)."""
+CONNECT_TIMEOUT_S = 10.0
 
 
 def _submit_errors() -> tuple[type[BaseException], ...]:
@@ -32,6 +45,59 @@ SUBMIT_ERRORS = _submit_errors()
 """What a refused or unreachable KFP API raises: reported as one message, not a traceback."""
 
 
+def is_loopback(host: str) -> bool:
+    """Whether the KFP endpoint ``host`` (a URL) names this machine: localhost or a loopback address."""
+    from urllib.parse import urlsplit
+
+    name = (urlsplit(host if "://" in host else f"http://{host}").hostname or "").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def check_transport(host: str, token: str | None, ssl_ca_cert: str | Path | None) -> None:
+    """Refuse what would leak or hang: a bearer token over plain HTTP to another machine, a CA file that is
+    not there, a host without a scheme."""
+    if "://" not in host:
+        raise ConfigError(f"KFP host {host!r} has no scheme: write https://{host} (or http:// for a loopback port-forward)")
+    scheme = host.split("://", 1)[0].lower()
+    if token and scheme != "https" and not is_loopback(host):
+        raise ConfigError(f"refusing to send the bearer token over plain HTTP to {redact_uri(host)}: use https:// "
+                          "(add --ssl-ca-cert for a private CA), or reach the API through a loopback port-forward")
+    if ssl_ca_cert is not None and not Path(ssl_ca_cert).is_file():
+        raise ConfigError(f"--ssl-ca-cert {ssl_ca_cert}: no such file")
+
+
+@contextlib.contextmanager
+def request_timeout(timeout: float) -> Iterator[None]:
+    """While active, every KFP API request (kfp_server_api's REST client, used by kfp.Client from its
+    constructor's health check on) gets a (connect, read) timeout. kfp.Client sets none and offers no
+    setting, so an endpoint that accepts and never answers would block the command for ever."""
+    from kfp_server_api import rest
+
+    original = rest.RESTClientObject.request
+    pair = (min(CONNECT_TIMEOUT_S, timeout), timeout)
+
+    def timed(self: Any, *args: Any, _request_timeout: Any = None, **kwargs: Any) -> Any:
+        return original(self, *args, _request_timeout=_request_timeout or pair, **kwargs)
+
+    rest.RESTClientObject.request = timed
+    try:
+        yield
+    finally:
+        rest.RESTClientObject.request = original
+
+
+def redact_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The run's arguments with the credentials of ``tracking.uri`` (inside ``params_json``) masked."""
+    params = json.loads(arguments["params_json"])
+    return {**arguments, "params_json": json.dumps(redact_params(params), sort_keys=True)} \
+        if redact_params(params) != params else arguments
+
+
 def _version_name(package: Path) -> str:
     digest = hashlib.sha256(package.read_bytes()).hexdigest()[:10]
     return f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}-{digest}"
@@ -43,12 +109,16 @@ def submit(host: str, *, params_path: str | Path = "params.yaml", profile: str |
            token: str | None = None, image: str | None = None, package: str | Path | None = None,
            service_account: str | None = None, enable_caching: bool | None = None,
            accelerator_type: str | None = None, accelerator_count: int | None = None,
-           train_nproc: int | None = None, verify_ssl: bool | None = None) -> dict[str, Any]:
-    """Submit one run; return its ids, the package submitted and the arguments it ran with."""
+           train_nproc: int | None = None, checkpoint_pvc: str | None = None,
+           verify_ssl: bool | None = None, ssl_ca_cert: str | Path | None = None,
+           timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
+    """Submit one run; return its ids, the package submitted and the arguments it ran with.
+    ``checkpoint_pvc``: the claim training tasks mount for checkpoints that a retried task resumes from."""
     import kfp
 
+    check_transport(host, token, ssl_ca_cert)
     overrides = {"accelerator_type": accelerator_type, "accelerator_count": accelerator_count,
-                 "train_nproc": train_nproc}
+                 "train_nproc": train_nproc, "checkpoint_pvc": checkpoint_pvc}
     if package:
         package = Path(package)
         compile_pipeline(package, params_path=params_path, profile=profile, variants=variants, image=image,
@@ -56,15 +126,16 @@ def submit(host: str, *, params_path: str | Path = "params.yaml", profile: str |
     else:
         package, _ = compile_to_temp(params_path=params_path, profile=profile, variants=variants, image=image,
                                      **overrides)
-    arguments = pipeline_arguments(params_path, profile, variants, **overrides)
+    arguments = redact_arguments(pipeline_arguments(params_path, profile, variants, **overrides))
     run_name = run_name or f"{settings.PIPELINE_NAME} {profile or 'params.yaml'} " \
                            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M:%S}"
-    result: dict[str, Any] = {"host": host, "package": str(package), "experiment": experiment,
+    result: dict[str, Any] = {"host": redact_uri(host), "package": str(package), "experiment": experiment,
                               "run_name": run_name, "arguments": arguments}
-    client_kwargs: dict[str, Any] = {"host": host, "existing_token": token, "verify_ssl": verify_ssl}
+    client_kwargs: dict[str, Any] = {"host": host, "existing_token": token, "verify_ssl": verify_ssl,
+                                     "ssl_ca_cert": str(ssl_ca_cert) if ssl_ca_cert else None}
     if namespace:
         client_kwargs["namespace"] = namespace
-    with contextlib.redirect_stdout(sys.stderr):
+    with contextlib.redirect_stdout(sys.stderr), request_timeout(timeout):
         with warnings.catch_warnings():  # "only works with KFP v2.0.0-beta.2 and later": v2beta1 is what we use
             warnings.filterwarnings("ignore", message="This client only works", category=FutureWarning)
             client = kfp.Client(**client_kwargs)
@@ -79,7 +150,7 @@ def submit(host: str, *, params_path: str | Path = "params.yaml", profile: str |
         else:
             run = client.run_pipeline(pipeline_package_path=str(package), **run_kwargs)
     result["run_id"] = run.run_id
-    result["run_url"] = f"{host.rstrip('/')}/#/runs/details/{run.run_id}"
+    result["run_url"] = f"{redact_uri(host).rstrip('/')}/#/runs/details/{run.run_id}"
     return result
 
 

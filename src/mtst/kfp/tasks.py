@@ -3,17 +3,21 @@
 ``components/*.py`` call ``mtst.steps.<step>.run(...)`` with artifact paths, then these helpers to turn the
 step's outputs into typed KFP artifacts: scalar metrics on ``Metrics``, confusion matrices on
 ``ClassificationMetrics`` (the KFP UI draws them), the Data Docs on ``HTML``, the comparison on
-``Markdown``. They run inside the component image, import nothing from kfp, and are unit-tested here.
+``Markdown``. Training keeps its checkpoints where a retry of the same task (a new process or pod) finds
+them and resumes (``task_checkpoints``). The helpers run in the component image and import nothing from kfp.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +261,75 @@ def collect_init_models(params: Params, models: Iterable[Any], dest: str | Path)
     return sorted(copied)
 
 
+# --- Checkpoints that a retry of the training task finds ---------------------------------------------------
+
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+"""What a resolved run id looks like (a KFP run UUID; kfp.local's random number): one safe folder name."""
+
+
+@dataclass(frozen=True)
+class TaskCheckpoints:
+    """Where one training task keeps its checkpoints. ``folder`` belongs to this task alone (the trainer's
+    checkpoints, their lock and temporaries live in it); ``shared``: every attempt of the task in this
+    pipeline run sees it, so a retry resumes; ``resume_step``: the steps an earlier attempt checkpointed."""
+
+    folder: Path
+    shared: bool
+    resume_step: int
+
+    @property
+    def path(self) -> Path:
+        """The trainer's checkpoint folder (``checkpoint_dir``)."""
+        return self.folder / "checkpoints"
+
+
+def task_checkpoints(checkpoint_root: str, pipeline_run_id: str, variant: str) -> TaskCheckpoints:
+    """``<checkpoint_root>/<run id>/<variant>/``: the same folder for every attempt of this task in this run.
+
+    ``checkpoint_root`` is what the pipeline wires in: the mount of the checkpoint claim on a cluster, the
+    local pipeline root's ``.checkpoints`` under kfp.local. Anything that is not a folder path here (the
+    cluster's object-store pipeline root, or a placeholder the backend left unresolved) gives a private
+    temporary folder instead, and the log says that a retry will start from step 0."""
+    root = Path(checkpoint_root) if checkpoint_root and "{{" not in checkpoint_root else None
+    if root is None or not root.is_absolute() or not RUN_ID_PATTERN.fullmatch(pipeline_run_id or ""):
+        folder = scratch_dir("checkpoints")
+        print(f"checkpoints: {folder}, private to this attempt (checkpoint root {checkpoint_root!r}, run id "
+              f"{pipeline_run_id!r}): a retry starts from step 0; compile with --checkpoint-pvc CLAIM to keep "
+              "them on a volume", flush=True)
+        return TaskCheckpoints(folder, False, 0)
+    folder = root / pipeline_run_id / variant
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"checkpoint folder {folder} cannot be created by this task (uid {os.getuid()}): "
+                          f"{exc.strerror}; make the checkpoint volume writable for the image's user "
+                          "(e.g. the pod's fsGroup)") from None
+    step = checkpointed_steps(folder / "checkpoints")
+    print(f"checkpoints: {folder / 'checkpoints'} "
+          + (f"(resuming from step {step}, checkpointed by an earlier attempt)" if step
+             else "(kept for a retry of this task; removed once it succeeds)"), flush=True)
+    return TaskCheckpoints(folder, True, step)
+
+
+def checkpointed_steps(checkpoint_dir: str | Path) -> int:
+    """Training steps the checkpoint in ``checkpoint_dir`` holds (its history has one record per step);
+    0 when there is none (the trainer resumes only from a complete checkpoint: its state file exists)."""
+    from mtst.training.checkpoint import HISTORY, STATE
+
+    folder = Path(checkpoint_dir)
+    if not (folder / STATE).is_file():
+        return 0
+    return sum(1 for line in (folder / HISTORY).read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+def release_checkpoints(checkpoints: TaskCheckpoints) -> None:
+    """After the task trained: remove its folder, and the run's folder once no other variant uses it."""
+    shutil.rmtree(checkpoints.folder, ignore_errors=True)
+    if checkpoints.shared:
+        with contextlib.suppress(OSError):  # not empty: another variant of this run is still training
+            checkpoints.folder.parent.rmdir()
+
+
 # --- Small file helpers -------------------------------------------------------------------------------------
 
 def scratch_dir(name: str) -> Path:
@@ -327,10 +400,11 @@ def available_cpus() -> int:
 
 def train_variant(params_json: str, variant: str, splits: str | Path, out: str | Path,
                   augmented: str | Path | None = None, init_dir: str | Path | None = None,
-                  checkpoint_dir: str | Path | None = None, nproc: int = 1) -> dict[str, Any]:
+                  checkpoint_dir: str | Path | None = None, resume: bool = False, nproc: int = 1) -> dict[str, Any]:
     """Train one variant as the kfp ``train`` component does: in this process when ``nproc`` is 1, else as
     ``nproc`` processes under torchrun (one per GPU of the pod, or CPU processes with gloo), which write the
-    same folder; returns the train summary either way."""
+    same folder; returns the train summary either way. ``resume``: continue from the checkpoint in
+    ``checkpoint_dir`` if there is one (a retried task), else start afresh."""
     params = load_params(params_json)  # bad params fail here, before any process starts
     if int(nproc) < 1:
         raise ConfigError(f"train_nproc must be at least 1, got {nproc}")
@@ -338,7 +412,7 @@ def train_variant(params_json: str, variant: str, splits: str | Path, out: str |
         from mtst.steps import train as step
 
         return step.run(params, variant, splits, out, augmented, init_dir=init_dir, checkpoint_dir=checkpoint_dir,
-                        show_progress=False)
+                        resume=resume, show_progress=False)
 
     import subprocess
     import tempfile
@@ -349,7 +423,8 @@ def train_variant(params_json: str, variant: str, splits: str | Path, out: str |
         params_file = Path(tmp) / "params.yaml"
         params_file.write_text(yaml.safe_dump(params_dict(params_json), sort_keys=False), encoding="utf-8")
         command = torchrun_command(nproc, variant, params_file=params_file, splits=splits, out=out,
-                                   augmented=augmented, init_from=init_dir, checkpoints=checkpoint_dir)
+                                   augmented=augmented, init_from=init_dir, checkpoints=checkpoint_dir,
+                                   resume=resume)
         env = {**os.environ, "TQDM_DISABLE": "1"}  # no progress bars in task logs (show_progress=False)
         if "OMP_NUM_THREADS" not in env and not getattr(params.train, "threads", None):
             # torchrun would set 1; share the pod's CPUs (its cgroup quota) between the processes instead

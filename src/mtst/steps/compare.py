@@ -3,9 +3,11 @@ models with a generated decision, the imbalance ablation; then the champion in t
 
 Outputs in ``out_dir`` (default ``reports/``): ``comparison.md``, ``comparison.png``, ``comparison.json``.
 With tracking on they are logged on the pipeline's parent run, the best child's metrics are copied onto the
-parent (``best.*``), the champion (``compare.selection_metric``, among variants serving both tasks) is
-registered as a version of ``compare.registered_model`` with the alias ``compare.alias`` (``champion``), and
-the parent run is finished.
+parent (``best.*``), and this run's best variant (``compare.selection_metric``, among variants serving both
+tasks) is registered as a version of ``compare.registered_model``. The alias ``compare.alias`` (``champion``)
+moves to it only when it beats the current champion on the same test data, or when forced
+(``compare.force_champion``; see ``mtst.registry``). The decision is in comparison.md / .json and on the
+parent run (tags ``mtst.registry_*``, metrics ``registry.*``); then the parent run is finished.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mtst import comparison as cmp
+from mtst.redaction import redact_uri
 from mtst.config import CompareParams, TrackingParams
 from mtst.evaluation.plots import plot_comparison
 from mtst.io import write_json, write_text
@@ -23,7 +26,10 @@ REPORT, CHART, DATA = "comparison.md", "comparison.png", "comparison.json"
 
 
 def run(params: CompareParams, eval_dirs: list[str | Path], out_dir: str | Path = "reports", *,
-        tracking: TrackingParams | None = None, pipeline_params: dict[str, Any] | None = None) -> dict[str, Any]:
+        tracking: TrackingParams | None = None, pipeline_params: dict[str, Any] | None = None,
+        force_champion: bool = False) -> dict[str, Any]:
+    """``force_champion`` (a command-line override) or ``params.force_champion`` moves the alias to this run's
+    best variant even where it does not beat the champion."""
     from mtst import tracking as mt
 
     track = tracking is not None and tracking.enabled
@@ -33,13 +39,21 @@ def run(params: CompareParams, eval_dirs: list[str | Path], out_dir: str | Path 
     report = cmp.build(results, params)
     out_dir = Path(out_dir)
     plot_comparison(cmp.chart_rows(results), out_dir / CHART)
-    write_text(out_dir / REPORT, cmp.render_markdown(report, results, params, CHART))
-    report["registered"] = None
+    report["registered"] = report["registry"] = None
+    tracker = parent = None
     if track:
-        tracker, parent, report["registered"] = _track(report, results, params, tracking, out_dir, pipeline_params)
-        write_json(out_dir / DATA, report)
-        tracker.client.log_artifact(parent, str(out_dir / DATA), "comparison")
-        tracker.client.set_terminated(parent, "FINISHED")  # this pipeline run is complete
+        tracker = mt.Tracker.open(tracking)
+        with mt.guard(tracker.uri, "registering the champion"):
+            parent = _parent(tracker, results, pipeline_params)
+            report["registry"] = _register(tracker, report, results, params, params.force_champion or force_champion)
+    write_text(out_dir / REPORT, cmp.render_markdown(report, results, params, CHART))
+    if tracker is not None and parent is not None:
+        with mt.guard(tracker.uri, f"logging the comparison on the parent run {parent}"):
+            _log_parent(tracker, parent, report, results, params, out_dir)
+            report["registered"] = {"parent_run_id": parent, **_registered(report["registry"])}
+            write_json(out_dir / DATA, report)
+            tracker.client.log_artifact(parent, str(out_dir / DATA), "comparison")
+            tracker.client.set_terminated(parent, "FINISHED")  # this pipeline run is complete
     else:
         write_json(out_dir / DATA, report)
     summary = {"champion": report["champion"], "selection_metric": params.selection_metric,
@@ -49,18 +63,49 @@ def run(params: CompareParams, eval_dirs: list[str | Path], out_dir: str | Path 
     return summary
 
 
-def _track(report: dict[str, Any], results: list[cmp.Result], params: CompareParams, tracking: TrackingParams,
-           out_dir: Path, pipeline_params: dict[str, Any] | None) -> tuple[Any, str, dict[str, Any]]:
+def _parent(tracker: Any, results: list[cmp.Result], pipeline_params: dict[str, Any] | None) -> str:
+    """The parent run the evaluations logged under (the most common), else this pipeline's parent run."""
+    parents = Counter(r.mlflow.get("parent_run_id") for r in results if r.mlflow.get("parent_run_id")
+                      and r.mlflow.get("tracking_uri") == redact_uri(tracker.uri))
+    return parents.most_common(1)[0][0] if parents else tracker.pipeline_run(pipeline_params)
+
+
+def _register(tracker: Any, report: dict[str, Any], results: list[cmp.Result], params: CompareParams,
+              force: bool) -> dict[str, Any]:
+    """The registry decision (see ``mtst.registry``), or why nothing was registered."""
+    from mtst import registry
     from mtst import tracking as mt
 
-    tracker = mt.Tracker.open(tracking)
-    parents = Counter(r.mlflow.get("parent_run_id") for r in results if r.mlflow.get("parent_run_id")
-                      and r.mlflow.get("tracking_uri") == tracker.uri)
-    parent = parents.most_common(1)[0][0] if parents else tracker.pipeline_run(pipeline_params)
+    champion = next(r for r in results if r.variant == report["champion"])
+    model_uri = champion.mlflow.get("model_uri")
+    if not params.register_champion:
+        return {"decision": "not registered", "reason": "compare.register_champion is off"}
+    if not model_uri or champion.mlflow.get("tracking_uri") != redact_uri(tracker.uri):
+        return {"decision": "not registered", "reason": f"`{champion.variant}` has no model logged in {redact_uri(tracker.uri)} "
+                "(tracking.log_model off, or evaluated against another store)"}
+    candidate = registry.Measured(None, champion.variant, champion.mlflow.get("run_id"), params.selection_metric,
+                                  report["champion_value"], registry.test_data_hash(champion), mt.data_hash())
+    return registry.settle(tracker.client, params.registered_model, params.alias, model_uri, candidate, force)
+
+
+def _registered(registry: dict[str, Any]) -> dict[str, Any]:
+    """The short form for the CLI summary: the candidate's version and whether it holds the alias now."""
+    if "candidate" not in registry:
+        return {"decision": registry["decision"]}
+    name, version = registry["name"], registry["candidate"]["version"]
+    return {"name": name, "version": version, "variant": registry["candidate"]["variant"], "alias": registry["alias"],
+            "decision": registry["decision"], "uri": f"models:/{name}/{version}",
+            "champion_version": registry["champion"]["version"], "champion_uri": registry["champion_uri"]}
+
+
+def _log_parent(tracker: Any, parent: str, report: dict[str, Any], results: list[cmp.Result], params: CompareParams,
+                out_dir: Path) -> None:
+    """The report, the best child's metrics, the multi-task vs separate numbers and the registry decision."""
+    from mtst import tracking as mt
+
     for name in (REPORT, CHART):
         if (out_dir / name).exists():
             tracker.client.log_artifact(parent, str(out_dir / name), "comparison")
-
     champion = next(r for r in results if r.variant == report["champion"])
     metrics = [(f"best.{k}", v, 0) for k, v in champion.metrics.items() if mt.numeric(v)]
     mvs, decision = report["multitask_vs_separate"], report["decision"]
@@ -71,32 +116,26 @@ def _track(report: dict[str, Any], results: list[cmp.Result], params: ComparePar
         for key in ("throughput_ratio", "parameter_ratio", "train_time_ratio"):
             if decision and decision.get(key):
                 metrics.append((f"comparison.{key}", decision[key], 0))
-    tracker.log_metrics(parent, metrics)
     tags = {"mtst.champion_variant": champion.variant, "mtst.selection_metric": params.selection_metric}
     if decision:
         tags["mtst.decision"] = decision["choice"]
         tags["mlflow.note.content"] = decision["text"]
-    tracker.set_tags(parent, tags)
-
-    registered = None
-    model_uri = champion.mlflow.get("model_uri")
-    if params.register_champion and model_uri and champion.mlflow.get("tracking_uri") == tracker.uri:
-        registered = register_champion(tracker, model_uri, champion, params)
-    return tracker, parent, {"parent_run_id": parent, **(registered or {})}
-
-
-def register_champion(tracker: Any, model_uri: str, champion: cmp.Result, params: CompareParams) -> dict[str, Any]:
-    """A new version of the registered model from the champion's logged pyfunc; the alias points at it."""
-    import mlflow
-
-    version = mlflow.register_model(model_uri, params.registered_model, tags={
-        "mtst.variant": champion.variant, "mtst.selection_metric": params.selection_metric,
-        "mtst.selection_value": str(champion.get(params.selection_metric)),
-        "mtst.run_id": str(champion.mlflow.get("run_id")),
-    })
-    tracker.client.set_registered_model_alias(params.registered_model, params.alias, version.version)
-    return {"name": params.registered_model, "version": str(version.version), "alias": params.alias,
-            "uri": f"models:/{params.registered_model}@{params.alias}", "variant": champion.variant}
+    registry = report["registry"] or {}
+    tags.update({"mtst.registry_decision": registry.get("decision"), "mtst.registry_reason": registry.get("reason")})
+    if "candidate" in registry:
+        tags.update({"mtst.registry_candidate_version": registry["candidate"]["version"],
+                     "mtst.registry_champion_version": registry["champion"]["version"],
+                     "mtst.registry_champion_variant": registry["champion"]["variant"],
+                     "mtst.registry_champion_uri": registry["champion_uri"],
+                     "mtst.registry_forced": str(registry["forced"]).lower()})
+        metrics += [("registry.promoted", float(registry["decision"] == "promoted"), 0),
+                    ("registry.candidate_value", registry["candidate"]["value"], 0),
+                    ("registry.champion_value", registry["champion"]["value"], 0)]
+        if registry["previous"]:
+            tags["mtst.registry_previous_version"] = registry["previous"]["version"]
+            metrics.append(("registry.previous_champion_value", registry["previous"]["value"], 0))
+    tracker.log_metrics(parent, metrics)
+    tracker.set_tags(parent, {k: v for k, v in tags.items() if v is not None})
 
 
 def find_eval_dirs(root: str | Path = "artifacts/eval") -> list[Path]:

@@ -13,6 +13,10 @@ Outputs (``out_dir``, default ``artifacts/eval/<variant>``, written atomically a
   ``plots/confusion_<task>.png``, ``plots/loss.png`` (loss per task over steps, stage boundaries marked).
 - ``mlflow.json``: the run ids and model URI, when tracking is on (see ``mtst.tracking``).
 
+Kill-safe: the MLflow child run is logged from the unfinished folder, so ``mlflow.json`` lands with the rest in
+one rename, and ``metrics_path`` is removed just before that rename and written after it: a kill leaves the
+previous folder and metrics file, the previous folder alone, or the new folder alone, never a mix.
+
 Throughput is timed on the same seeded sample of test sentences from every task for every variant, so a
 multi-task model (one encoder pass serves both tasks) and single-task models are timed on equal input.
 """
@@ -137,6 +141,7 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
         "params": summary.get("params") or {}, "validation": summary.get("validation") or {},
         "stages": [{k: s.get(k) for k in ("name", "start_step", "end_step", "wall_s")} for s in stages],
     }
+    result: dict[str, Any] = dict(metrics)
     with atomic_dir(out_dir) as tmp:
         write_json(tmp / "metrics.json", metrics)
         write_json(tmp / "report.json", {"variant": variant, "split": params.split, "tasks": report,
@@ -151,18 +156,18 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
                                  tmp / "plots" / f"confusion_{task}.png")
         if history:
             plots.plot_loss(history, stages, f"{variant}: training loss per task", tmp / "plots" / "loss.png")
+        if track:  # logged from the unfinished folder, so mlflow.json is part of the one rename below
+            tracker = mt.Tracker.open(tracking)
+            parent = tracker.pipeline_run(pipeline_params, validation_dir)
+            extra = param_items_for_evaluate(params)
+            info = mt.log_variant(tracker, parent, train_dir, tmp, metrics, tracking, extra,
+                                  example_texts=sample[:3], model=model)
+            write_json(tmp / "mlflow.json", info)
+            result["mlflow"] = info
+        if metrics_path:  # never the new folder next to the old metrics file: that goes first, the new one last
+            Path(metrics_path).unlink(missing_ok=True)
     if metrics_path:
         write_json(metrics_path, metrics)
-
-    result: dict[str, Any] = dict(metrics)
-    if track:
-        tracker = mt.Tracker.open(tracking)
-        parent = tracker.pipeline_run(pipeline_params, validation_dir)
-        extra = param_items_for_evaluate(params)
-        info = mt.log_variant(tracker, parent, train_dir, out_dir, metrics, tracking, extra,
-                              example_texts=sample[:3], model=model)
-        write_json(out_dir / "mlflow.json", info)
-        result["mlflow"] = info
     return result
 
 

@@ -2,12 +2,13 @@
 
 Outputs (written atomically as one folder): ``model/``, ``history.jsonl`` (one record per step),
 ``stages.json`` and ``train_summary.json``. Checkpoints go to a sibling folder so a killed run resumes
-with ``resume=True``; they are removed once the variant finishes.
+with ``resume=True``; they are removed once the variant finishes. Both folders are locked for the run
+(a second ``mtst train`` on them fails at once) and must be absent, empty or written by mtst before.
 """
 
 from __future__ import annotations
 
-import shutil
+import contextlib
 import time
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ import torch
 
 from mtst.config import ConfigError, Params
 from mtst.data.datasets import labels_of, load_split, read_jsonl_frame
-from mtst.io import atomic_dir, write_json, write_jsonl
+from mtst.io import atomic_dir, ensure_owned, remove_owned, write_json, write_jsonl
+from mtst.locking import folder_lock
 from mtst.model import MultiTaskSentenceTransformer
+from mtst.training import fingerprint as fp
 from mtst.training.distributed import Distributed
 from mtst.training.trainer import TaskData, Trainer
 
@@ -92,19 +95,40 @@ def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits
         model.to("cpu")
     else:
         model.to(dist.device if train_params.device == "auto" else train_params.device)
-    if not resume and dist.is_main:
-        shutil.rmtree(checkpoints, ignore_errors=True)
-    dist.barrier()
+    data = {f"{split}.{task}": fp.data_digest(d.texts, d.labels)
+            for split, tasks in (("train", train), ("validation", validation)) for task, d in tasks.items()}
+    if config.init_from:
+        data["init_model"] = fp.folder_digest(source)
+    fingerprint = fp.fingerprint(variant, config.model_dump(), train_params.model_dump(), params.model.model_dump(), data)
+    with contextlib.ExitStack() as locks:
+        if dist.is_main:  # one writer: rank 0 holds the locks, checks ownership and clears stale checkpoints
+            locks.enter_context(folder_lock(out, "output folder"))
+            locks.enter_context(folder_lock(checkpoints, "checkpoint folder"))
+            ensure_owned(out)
+            if not resume:
+                remove_owned(checkpoints)
+            ensure_owned(checkpoints, "checkpoint folder")
+        dist.barrier()
+        summary = _train(params, variant, model, train, validation, out, checkpoints, resume, show_progress, dist,
+                         fingerprint, augmented_train is not None)
+    return summary
+
+
+def _train(params: Params, variant: str, model: MultiTaskSentenceTransformer, train: dict[str, TaskData],
+           validation: dict[str, TaskData], out: Path, checkpoints: Path, resume: bool, show_progress: bool,
+           dist: Distributed, fingerprint: dict[str, str], augmented: bool) -> dict[str, Any]:
+    config, train_params = params.train.variants[variant], params.train
     began = time.perf_counter()
-    trainer = Trainer(model, variant, config, train_params, train, validation, checkpoints, dist, show_progress)
+    trainer = Trainer(model, variant, config, train_params, train, validation, checkpoints, dist, show_progress,
+                      fingerprint)
     state = trainer.fit(resume=resume)
     wall = time.perf_counter() - began
     final = state.validation[config.stages[-1].name]
     summary: dict[str, Any] = {
         "variant": variant, "description": config.description, "tasks": list(model.tasks),
-        "trained_tasks": config.tasks, "augmented": augmented_train is not None, "seed": train_params.seed,
+        "trained_tasks": config.tasks, "augmented": augmented, "seed": train_params.seed,
         "wall_s": round(sum(s["wall_s"] for s in state.stages), 3), "process_wall_s": round(wall, 3),
-        "steps": state.global_step, "world_size": dist.world_size,
+        "steps": state.global_step, "world_size": dist.world_size, "resumed_from_step": state.resumed_from_step,
         "train_rows": {t: len(d) for t, d in train.items()}, "validation": final,
         "validation_by_stage": state.validation,
         "params": {"variant": config.model_dump(), "train": train_params.model_dump(exclude={"variants"}),
@@ -119,6 +143,6 @@ def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits
             write_jsonl(tmp / "history.jsonl", state.history)
             write_json(tmp / "stages.json", state.stages)
             write_json(tmp / "train_summary.json", summary)
-        shutil.rmtree(checkpoints, ignore_errors=True)
+        remove_owned(checkpoints)
     dist.barrier()
     return summary

@@ -3,23 +3,26 @@ augmented Task B split, run as one GX Checkpoint that also builds the Data Docs.
 
 Outputs (written atomically; nothing at all when validation fails):
 
-- ``<out>/report.json``: every file's row count, expectations evaluated, warnings, the class-balance report;
-- ``<out>/data_docs/index.html``: the GX Data Docs site.
+- ``<out>/report.json``: every file's row count, expectations evaluated, warnings, the class-balance report
+  (no timing: the seconds are returned and printed, so a rerun writes the same report bytes);
+- ``<out>/data_docs/index.html``: the GX Data Docs site (GX stamps run times and random ids into it).
 
 On failure it raises ``ValidationFailed`` (the CLI prints its summary and exits 2), leaves ``<out>`` as it
 was, and writes the report and Data Docs of the failed run to the sibling ``<out>-failed/`` instead, so the
 failure can be inspected without any later step mistaking it for a result. A later successful run removes
-``<out>-failed/``.
+``<out>-failed/`` (in one rename, just before its own output lands).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from mtst.config import ValidateParams
-from mtst.io import atomic_dir, write_json
+from mtst.io import atomic_dir, ensure_owned, write_json
 from mtst.validation import Table, ValidationFailed, check, failures_of, pipeline_tables, user_tables
 
 
@@ -42,14 +45,29 @@ def validate_tables(tables: list[Table], params: ValidateParams, out_dir: str | 
         if not report["success"]:
             where = failed_dir(out_dir)
             report["data_docs"] = str(where / "data_docs" / "index.html")
-            write_json(tmp / "report.json", report)
+            write_json(tmp / "report.json", without_timing(report))
             with atomic_dir(where) as failed_tmp:
                 for child in tmp.iterdir():
                     shutil.move(str(child), failed_tmp / child.name)
             raise ValidationFailed(failures_of(report), where=str(where))
-        write_json(tmp / "report.json", report)
-    shutil.rmtree(failed_dir(out_dir), ignore_errors=True)
+        write_json(tmp / "report.json", without_timing(report))
+        discard(failed_dir(out_dir))  # before the new report lands: never a stale failure next to a success
     return report
+
+
+def without_timing(report: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k != "seconds"}
+
+
+def discard(folder: Path) -> None:
+    """Remove a folder mtst wrote in one rename (the renamed copy is deleted after), so a kill never leaves
+    half of it; a copy a kill left behind is a stale temporary that ``mtst.io.recover`` clears."""
+    if not folder.exists():
+        return
+    ensure_owned(folder)
+    trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}.", suffix=".tmp", dir=folder.parent))
+    os.replace(folder, trash)  # onto the empty folder mkdtemp made: one atomic rename
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def run(params: ValidateParams, splits_dir: str | Path | None, out_dir: str | Path | None = "artifacts/validation",

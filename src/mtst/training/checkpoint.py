@@ -1,5 +1,10 @@
 """Training checkpoints: weights (safetensors) plus optimiser, scheduler, sampler, loss-weight and RNG
-state, written atomically so a run killed at any instant resumes from the last complete checkpoint."""
+state, written atomically and fsync'ed so a run killed at any instant resumes from the last complete one.
+
+A checkpoint also records the fingerprint of what it was trained with (:mod:`mtst.training.fingerprint`);
+``load_checkpoint`` loads plain tensors and containers only (``torch.load(weights_only=True)``), so a
+checkpoint folder from elsewhere cannot run code on load.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from mtst.io import atomic_dir
+from mtst.io import atomic_dir, recover
 
 WEIGHTS = "model.safetensors"
 STATE = "state.pt"
@@ -26,9 +31,20 @@ def save_checkpoint(directory: Path, model: torch.nn.Module, state: dict[str, An
         (tmp / HISTORY).write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in history))
 
 
+def has_checkpoint(directory: Path) -> bool:
+    """Whether ``directory`` holds a complete checkpoint (after repairing what a kill mid-write left)."""
+    recover(directory)
+    return (directory / STATE).is_file()
+
+
+def read_state(directory: Path) -> dict[str, Any]:
+    """The checkpoint's state (counters, fingerprint, optimiser …) without touching a model."""
+    return torch.load(directory / STATE, weights_only=True, map_location="cpu")
+
+
 def load_checkpoint(directory: Path, model: torch.nn.Module) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     model.load_state_dict(load_file(str(directory / WEIGHTS)))
-    state = torch.load(directory / STATE, weights_only=False, map_location="cpu")
+    state = read_state(directory)
     history = [json.loads(line) for line in (directory / HISTORY).read_text().splitlines() if line]
     return state, history
 
@@ -42,6 +58,11 @@ def rng_state() -> dict[str, Any]:
 
 def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
+    random.setstate(_as_tuple(state["python"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _as_tuple(value: Any) -> Any:
+    """``random.setstate`` wants tuples; a weights-only load may hand back lists."""
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value

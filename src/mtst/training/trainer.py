@@ -24,7 +24,9 @@ from tqdm.auto import tqdm
 from mtst.model import MultiTaskSentenceTransformer
 from mtst.training.batching import TaskBatchSampler, pad_batch, shard, steps_for, tokenize_texts
 from mtst.training.cache import cached_embeddings, encoder_fingerprint
-from mtst.training.checkpoint import load_checkpoint, restore_rng, save_checkpoint
+from mtst.failpoints import failpoint
+from mtst.training.checkpoint import has_checkpoint, load_checkpoint, read_state, restore_rng, save_checkpoint
+from mtst.training import fingerprint as fp
 from mtst.training.distributed import Distributed
 from mtst.training.losses import TaskLossWeighting
 from mtst.training.optim import build_optimizer, build_scheduler
@@ -52,13 +54,16 @@ class TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
     stages: list[dict[str, Any]] = field(default_factory=list)
     validation: dict[str, Any] = field(default_factory=dict)
+    resumed_from_step: int | None = None
 
 
 class Trainer:
     def __init__(self, model: MultiTaskSentenceTransformer, variant_name: str, variant: VariantParams,
                  params: TrainParams, train: dict[str, TaskData], validation: dict[str, TaskData],
-                 checkpoint_dir: Path, dist: Distributed | None = None, show_progress: bool = True) -> None:
+                 checkpoint_dir: Path, dist: Distributed | None = None, show_progress: bool = True,
+                 fingerprint: dict[str, str] | None = None) -> None:
         self.model, self.variant_name, self.variant, self.params = model, variant_name, variant, params
+        self.fingerprint = fingerprint or {}
         self.train, self.validation = train, validation
         self.checkpoint_dir = checkpoint_dir
         self.dist = dist or Distributed.single()
@@ -69,19 +74,33 @@ class Trainer:
 
     # ---- public ----------------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainState:
-        """Run every stage (from the last checkpoint when ``resume``); return the final state."""
+        """Run every stage (from the last checkpoint when ``resume``); return the final state.
+
+        A checkpoint written mid-stage carries the optimiser, scheduler, sampler and RNG state and the stage
+        continues from it; one written at a stage end carries none (the next stage builds its own and
+        seeds itself), so the next stage starts afresh — exactly as in an uninterrupted run.
+        """
         resumed: dict[str, Any] | None = None
-        if resume and (self.checkpoint_dir / "state.pt").exists():
+        if resume and self._checkpoint_present():
+            fp.check(read_state(self.checkpoint_dir).get("fingerprint"), self.fingerprint, str(self.checkpoint_dir))
             saved, history = load_checkpoint(self.checkpoint_dir, self.model)
             self.state = TrainState(saved["stage_index"], saved["step_in_stage"], saved["global_step"],
-                                    saved["wall_s"], history, saved["stages"], saved["validation"])
-            resumed = saved
+                                    saved["wall_s"], history, saved["stages"], saved["validation"],
+                                    resumed_from_step=saved["global_step"])
+            resumed = saved if saved["optimizer"] is not None else None
         elif self.variant.init_from:
             self.state.validation["initial"] = self.validate()
         for index in range(self.state.stage_index, len(self.variant.stages)):
             self._run_stage(index, resumed if resumed and resumed["stage_index"] == index else None)
             resumed = None
         return self.state
+
+    def _checkpoint_present(self) -> bool:
+        """Rank 0 repairs what a kill mid-write left; then every rank looks."""
+        if self.dist.is_main:
+            has_checkpoint(self.checkpoint_dir)
+        self.dist.barrier()
+        return (self.checkpoint_dir / "state.pt").is_file()
 
     @torch.inference_mode()
     def validate(self) -> dict[str, dict[str, float]]:
@@ -212,6 +231,7 @@ class Trainer:
                 record["unfrozen_layers"] = unfrozen
             self.state.history.append(record)
             self.state.global_step += 1
+            failpoint("train.step")
             bar.set_postfix({f"loss_{t[-1]}": f"{v:.3f}" for t, v in ema.items()})
             if (step + 1) % params.checkpoint_every == 0 and step + 1 < total:
                 self._checkpoint(index, step + 1, optimizer, scheduler, weighting, sampler, began)
@@ -229,6 +249,7 @@ class Trainer:
         self.state.wall_s = 0.0
         self.state.stage_index, self.state.step_in_stage = index + 1, 0
         self._checkpoint(index + 1, 0, None, None, None, None, None)
+        failpoint("train.stage_end")
 
     def _stage_start(self, index: int) -> int:
         steps = [r["step"] for r in self.state.history if r["stage_index"] == index]
@@ -250,6 +271,8 @@ class Trainer:
                  "optimizer": optimizer.state_dict() if optimizer else None,
                  "scheduler": scheduler.state_dict() if scheduler else None,
                  "weighting": weighting.state_dict() if weighting else None,
-                 "sampler": sampler.state_dict() if sampler else None, "variant": self.variant_name}
+                 "sampler": sampler.state_dict() if sampler else None, "variant": self.variant_name,
+                 "fingerprint": self.fingerprint}
         save_checkpoint(self.checkpoint_dir, self.model, state, self.state.history)
+        failpoint("train.checkpoint")
         self.dist.barrier()

@@ -41,8 +41,9 @@ def class_balance(tables: list[Table], labels: dict[str, list[str]]) -> dict[str
 
 
 def check(tables: list[Table], params: ValidateParams, docs_dir: str | Path | None = None,
-          rules: frozenset[str] | None = None) -> dict[str, Any]:
-    """Validate ``tables`` in one GX Checkpoint; build Data Docs into ``docs_dir`` if given.
+          rules: frozenset[str] | None = None, work_dir: str | Path | None = None) -> dict[str, Any]:
+    """Validate ``tables`` in one GX Checkpoint; build Data Docs into ``docs_dir`` if given. ``work_dir``: the
+    caller's unfinished output folder, for GX's scratch files (see ``checkpoint.run_checkpoint``).
 
     Returns the report (``success`` false when a critical expectation failed); raises nothing itself, so
     callers decide where the report and the Data Docs of a failed run go.
@@ -52,7 +53,8 @@ def check(tables: list[Table], params: ValidateParams, docs_dir: str | Path | No
     start = time.perf_counter()
     labels = {t.task: labels_for(t.task, params.labels) for t in tables}
     batch_list = checkpoint.batches(tables, labels, params, rules if rules is not None else checkpoint.ALL_RULES)
-    results = checkpoint.run_checkpoint(batch_list, Path(docs_dir) if docs_dir is not None else None)
+    results = checkpoint.run_checkpoint(batch_list, Path(docs_dir) if docs_dir is not None else None,
+                                        Path(work_dir) if work_dir is not None else None)
     failures, stats = checkpoint.collect(batch_list, results, labels, params.sample_rows)
     critical = [f for f in failures if f.severity == "critical"]
     return {

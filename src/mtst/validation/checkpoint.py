@@ -159,8 +159,12 @@ def _gx_name(name: str) -> str:
     return name.replace("/", ".").replace("\\", ".")
 
 
-def run_checkpoint(batch_list: list[Batch], docs_dir: Path | None) -> list[Any]:
-    """Run one Checkpoint over all batches (building Data Docs into ``docs_dir``); results in batch order."""
+def run_checkpoint(batch_list: list[Batch], docs_dir: Path | None, work_dir: Path | None = None) -> list[Any]:
+    """Run one Checkpoint over all batches (building Data Docs into ``docs_dir``); results in batch order.
+
+    GX reads parquet copies of the tables, made in ``work_dir`` (default: the Data Docs' parent). Callers pass
+    their unfinished output folder, so a killed run leaves the copies only inside the temporary that
+    ``mtst.io.recover`` clears; with neither, they go to the system temp folder."""
     gx, _ = _gx()
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -177,7 +181,8 @@ def run_checkpoint(batch_list: list[Batch], docs_dir: Path | None) -> list[Any]:
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
-    staging = Path(tempfile.mkdtemp(prefix="mtst-gx-"))
+    work_dir = work_dir if work_dir is not None else (docs_dir.parent if docs_dir is not None else None)
+    staging = Path(tempfile.mkdtemp(prefix=".gx-staging-" if work_dir is not None else "mtst-gx-", dir=work_dir))
     try:
         source = context.data_sources.add_pandas_filesystem("mtst", base_directory=staging)
         definitions = []

@@ -20,7 +20,7 @@ import pandas as pd
 
 from mtst.data import SPLITS, TASKS
 from mtst.data.datasets import TASK_LABELS
-from mtst.data.files import detect_format, read_table
+from mtst.data.files import load
 
 # Columns the pipeline's own files carry (fetch / prepare / augment); user files need only text and label.
 PIPELINE_COLUMNS = ("id", "text", "label", "group", "split")
@@ -39,14 +39,15 @@ class Table:
     frame: pd.DataFrame
     required: tuple[str, ...]
     split: str | None = None  # the split a split file holds; None: use the ``split`` column if there is one
-    row_base: int = 1  # file row of frame position 0 (CSV: 2, after the header)
+    row_base: int = 1  # file row of frame position 0, for frames built in memory
     context_only: bool = False  # already checked elsewhere; here only as the other side of cross-file rules
+    file_rows: list[int] | None = None  # a read file's row of each frame position (blank lines, multi-line cells)
 
     def __post_init__(self) -> None:
         self.frame = self.frame.reset_index(drop=True)
 
     def row(self, position: int) -> int:
-        return position + self.row_base
+        return self.file_rows[position] if self.file_rows is not None else position + self.row_base
 
     def parts(self) -> list[tuple[str, pd.DataFrame]]:
         """(part name, rows) for each split in this table."""
@@ -64,14 +65,13 @@ def _split_order(name: str) -> tuple[int, str]:
 
 def read(path: str | Path, task: str, dataset: str, name: str, *, split: str | None = None,
          required: tuple[str, ...] = PIPELINE_COLUMNS) -> Table:
-    """Read a file (parse-level checks; nulls are left for GX to count) into a ``Table``."""
+    """Read a file (parse-level checks; nulls are left for GX to count) into a ``Table``: only the columns
+    validation looks at, so a user's other columns (nested, binary, huge) are never decoded."""
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
-    path = Path(path)
-    frame = read_table(path, required=("text", "label"), allow_nulls=True)
-    row_base = 2 if detect_format(path) == "csv" else 1
-    return Table(name=name, path=str(path), task=task, dataset=dataset, frame=frame, required=required,
-                 split=split, row_base=row_base)
+    loaded = load(path, required=("text", "label"), optional=STAGED_COLUMNS, allow_nulls=True)
+    return Table(name=name, path=str(path), task=task, dataset=dataset, frame=loaded.frame, required=required,
+                 split=split, file_rows=loaded.rows)
 
 
 def pipeline_tables(data_dir: str | Path | None, splits_dir: str | Path | None,
@@ -97,7 +97,7 @@ def pipeline_tables(data_dir: str | Path | None, splits_dir: str | Path | None,
         for table in [t for t in tables if t.dataset == "splits" and t.task == "task_b" and t.split != "train"]:
             tables.append(Table(name=f"augmented/{table.name}", path=table.path, task="task_b", dataset="augmented",
                                 frame=table.frame, required=table.required, split=table.split,
-                                row_base=table.row_base, context_only=True))
+                                row_base=table.row_base, context_only=True, file_rows=table.file_rows))
     return tables
 
 

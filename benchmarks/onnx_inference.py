@@ -1,0 +1,192 @@
+"""Inference benchmark (not a test): torch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8, measured in one run.
+
+On the same real test-split sentences of both tasks, with torch and ONNX Runtime given the same threads:
+sentences/s per task (batch 32, sorted by length, dynamic padding; median of interleaved rounds), the
+largest absolute difference of the probabilities from torch's, macro-F1 per task on the whole test split and
+its change, predictions that changed, size on disk, and the ratios to torch. A further row, ``int8
+quantize_dynamic``, is ONNX Runtime's ``quantize_dynamic`` (int8 per-channel weights, one activation range
+per batch) on the same graph: the alternative that ``mtst export --int8`` (MatMulNBits) was chosen over.
+
+    .venv/bin/python benchmarks/onnx_inference.py [--model DIR --splits DIR] [--threads 2] [--rounds 5]
+        [--speed-sentences 256] [--work DIR] [--out reports/bench_onnx_inference.json]
+
+Without ``--model``: ``artifacts/train/staged`` with ``artifacts/splits`` when present, else a smoke model
+whose encoder is really fine-tuned (``staged_noaug`` on the smoke profile: staged without augmentation) is
+trained into ``--work`` (kept there, so a second run reuses it). Machines here are shared and noisy:
+compare the ratios within one run, not the absolute sentences/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import f1_score
+
+from mtst.config import load_params
+from mtst.data.datasets import load_split
+from mtst.evaluation.speed import dir_size_mb
+from mtst.export.layout import CONFIG_FILE, MODEL_FILE
+from mtst.export.onnx_export import export_onnx, resolve_model_dir
+from mtst.export.onnx_model import OnnxModel
+from mtst.io import write_json
+from mtst.model import MultiTaskSentenceTransformer
+
+TASKS = ("task_a", "task_b")
+
+
+def smoke_model(work: Path, variant: str) -> tuple[Path, Path]:
+    """``variant`` trained on the smoke profile's splits under ``work`` (reused when already there)."""
+    from mtst.steps import prepare, train
+
+    params = load_params("params.yaml", "smoke")
+    splits, train_dir = work / "splits", work / "train" / variant
+    if not (splits / "task_a" / "test.jsonl").exists():
+        prepare.run(params.prepare, "data", splits)
+    if not (train_dir / "model" / "mtst.json").exists():
+        print(f"training {variant} on the smoke profile into {train_dir} ...", flush=True)
+        start = time.perf_counter()
+        train.run(params, variant, splits, train_dir, show_progress=False)
+        print(f"  trained in {time.perf_counter() - start:.0f} s", flush=True)
+    return train_dir / "model", splits
+
+
+def dynamic_int8(fp32_dir: Path, out: Path) -> None:
+    """``fp32_dir`` with ``quantize_dynamic`` (QInt8 per-channel weights, MatMul + Attention) as the graph."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    shutil.copytree(fp32_dir, out)
+    quantize_dynamic(fp32_dir / MODEL_FILE, out / MODEL_FILE, op_types_to_quantize=["MatMul", "Attention"],
+                     per_channel=True, weight_type=QuantType.QInt8,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    config = json.loads((out / CONFIG_FILE).read_text())
+    config["quantisation"] = {"method": "quantize_dynamic", "weight_type": "QInt8", "per_channel": True,
+                              "op_types": ["MatMul", "Attention"]}
+    (out / CONFIG_FILE).write_text(json.dumps(config))
+
+
+def timed_rounds(models: dict[str, Any], texts: list[str], batch_size: int, rounds: int) -> dict[str, list[float]]:
+    """Sentences/s of every model per round. Models take turns within a round, in reverse order every other
+    round, so a swing in the machine's load hits all of them alike."""
+    rates: dict[str, list[float]] = {name: [] for name in models}
+    for round_ in range(rounds):
+        for name in list(models)[:: 1 if round_ % 2 == 0 else -1]:
+            model = models[name]
+            start = time.perf_counter()
+            model.predict_proba(texts, batch_size=batch_size)
+            rates[name].append(len(texts) / (time.perf_counter() - start))
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="saved model or training folder (default: see above)")
+    parser.add_argument("--splits", type=Path, help="splits folder whose test split is used (with --model)")
+    parser.add_argument("--variant", default="staged_noaug", help="smoke variant to train without --model")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "mtst-bench-onnx",
+                        help="where the smoke model and the exports go")
+    parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads (equal)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5, help="timed passes per backend and task")
+    parser.add_argument("--speed-sentences", type=int, default=256, help="test sentences per task that are timed")
+    parser.add_argument("--out", type=Path, default=Path("reports/bench_onnx_inference.json"))
+    args = parser.parse_args()
+
+    torch.set_num_threads(args.threads)
+    if args.model:
+        model_dir, splits = resolve_model_dir(args.model), args.splits or Path("artifacts/splits")
+    elif (Path("artifacts/train/staged/model") / "mtst.json").exists() and Path("artifacts/splits").is_dir():
+        model_dir, splits = Path("artifacts/train/staged/model"), Path("artifacts/splits")
+    else:
+        model_dir, splits = smoke_model(args.work, args.variant)
+    exports = args.work / "exports"
+    export_s = {}
+    for name, int8 in (("onnx_fp32", False), ("onnx_int8", True)):
+        start = time.perf_counter()
+        export_onnx(model_dir, exports / name, int8=int8)
+        export_s[name] = time.perf_counter() - start
+    shutil.rmtree(exports / "onnx_int8_dynamic", ignore_errors=True)
+    dynamic_int8(exports / "onnx_fp32", exports / "onnx_int8_dynamic")
+
+    models: dict[str, Any] = {"torch_fp32": MultiTaskSentenceTransformer.load(model_dir)}
+    for name in ("onnx_fp32", "onnx_int8", "onnx_int8_dynamic"):
+        models[name] = OnnxModel.load(exports / name, threads=args.threads)
+    sizes = {"torch_fp32": dir_size_mb(model_dir), **{name: dir_size_mb(exports / name) for name in models if name != "torch_fp32"}}
+
+    rng = np.random.default_rng(0)
+    load_before = os.getloadavg()
+    result: dict[str, Any] = {name: {"size_mb": sizes[name]} for name in models}
+    for task in TASKS:
+        frame = load_split(splits, task, "test")
+        texts, labels = frame["text"].tolist(), models["torch_fp32"].tasks[task]
+        y = frame["label"].map({label: i for i, label in enumerate(labels)}).to_numpy()
+        probabilities = {name: model.predict_proba(texts, batch_size=args.batch_size)[task] for name, model in models.items()}
+        sample = [texts[i] for i in rng.choice(len(texts), size=min(args.speed_sentences, len(texts)), replace=False)]
+        rates = timed_rounds(models, sample, args.batch_size, args.rounds)
+        reference = probabilities["torch_fp32"]
+        f1_torch = 100 * f1_score(y, reference.argmax(1), average="macro")
+        for name, proba in probabilities.items():
+            f1 = 100 * f1_score(y, proba.argmax(1), average="macro")
+            result[name][task] = {
+                "test_sentences": len(texts), "macro_f1": f1, "macro_f1_change": f1 - f1_torch,
+                "predictions_changed": int((proba.argmax(1) != reference.argmax(1)).sum()),
+                "max_abs_diff": float(np.abs(proba - reference).max()),
+                "sentences_per_s": statistics.median(rates[name]),
+                "ratio_to_torch": statistics.median(a / b for a, b in zip(rates[name], rates["torch_fp32"], strict=True)),
+                "rounds_sentences_per_s": rates[name],
+            }
+    load_after = os.getloadavg()
+
+    settings = {"model": str(model_dir), "splits": str(splits), "threads": args.threads, "batch_size": args.batch_size,
+                "rounds": args.rounds, "speed_sentences": args.speed_sentences, "export_s": export_s,
+                "load_average_1min": [load_before[0], load_after[0]], "cpu": _cpu_name()}
+    write_json(args.out, {"settings": settings, "backends": result})
+    _print_table(result, settings)
+    print(f"(full report: {args.out})")
+
+
+def _cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def _print_table(result: dict[str, Any], settings: dict[str, Any]) -> None:
+    print(f"\nmodel {settings['model']}; test split of {settings['splits']}; {settings['threads']} threads each, "
+          f"batch {settings['batch_size']}; {settings['cpu']}; load average {settings['load_average_1min'][0]:.1f} "
+          f"-> {settings['load_average_1min'][1]:.1f}")
+    header = (f"{'backend':18s} {'A sent/s':>9s} {'ratio':>6s} {'B sent/s':>9s} {'ratio':>6s} {'max|dp|':>9s} "
+              f"{'A F1':>6s} {'dF1':>6s} {'chg':>4s} {'B F1':>6s} {'dF1':>6s} {'chg':>4s} {'MB':>6s} {'ratio':>6s}")
+    print(header)
+    print("-" * len(header))
+    torch_mb = result["torch_fp32"]["size_mb"]
+    for name, row in result.items():
+        a, b = row["task_a"], row["task_b"]
+        print(f"{name:18s} {a['sentences_per_s']:9.1f} {a['ratio_to_torch']:6.2f} {b['sentences_per_s']:9.1f} "
+              f"{b['ratio_to_torch']:6.2f} {max(a['max_abs_diff'], b['max_abs_diff']):9.2e} {a['macro_f1']:6.2f} "
+              f"{a['macro_f1_change']:+6.2f} {a['predictions_changed']:4d} {b['macro_f1']:6.2f} {b['macro_f1_change']:+6.2f} "
+              f"{b['predictions_changed']:4d} {row['size_mb']:6.1f} {row['size_mb'] / torch_mb:6.2f}")
+    fp32, int8 = result["onnx_fp32"], result["onnx_int8"]
+    checks = {
+        "ONNX fp32 probabilities within 1e-4 of torch": max(fp32[t]["max_abs_diff"] for t in TASKS) <= 1e-4,
+        "ONNX fp32 throughput >= 1.0x torch (both tasks)": min(fp32[t]["ratio_to_torch"] for t in TASKS) >= 1.0,
+        "ONNX int8 throughput >= 2.0x torch (both tasks)": min(int8[t]["ratio_to_torch"] for t in TASKS) >= 2.0,
+        "ONNX int8 loses <= 0.5 macro-F1 points (each task)": min(int8[t]["macro_f1_change"] for t in TASKS) >= -0.5,
+    }
+    for check, ok in checks.items():
+        print(f"  [{'yes' if ok else 'NO '}] {check}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""How big a user file may be: refused before it is read, so a wrong path or a decompression bomb stops with a
+message instead of taking the machine's memory.
+
+One number bounds both the bytes on disk (CSV / JSONL / Parquet) and what a Parquet file's needed columns
+decode to, because a few megabytes of Parquet can expand to many gigabytes (compression, dictionary
+encoding, run-length-encoded repeats). The default suits the pipeline's datasets (megabytes) with room to
+spare; ``MTST_MAX_FILE_BYTES`` raises or lowers it for every command without a code change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from mtst.config import ConfigError
+
+DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB
+ENV_VAR = "MTST_MAX_FILE_BYTES"
+CELL_BYTES = 8  # the least a table cell costs in memory (one pointer or offset), whatever its value
+_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+_SIZE = re.compile(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
+
+
+def max_bytes(override: int | None = None) -> int:
+    """The limit in force: ``override`` (``read_table(max_bytes=...)``), else the environment, else the default."""
+    if override is not None:
+        if override <= 0:
+            raise ConfigError(f"max_bytes must be a positive number of bytes, got {override}")
+        return override
+    raw = os.environ.get(ENV_VAR, "")
+    if not raw.strip():
+        return DEFAULT_MAX_BYTES
+    match = _SIZE.fullmatch(raw)
+    if match is None or int(match.group(1)) == 0:
+        raise ConfigError(f"{ENV_VAR}={raw!r} is not a size: give a positive number of bytes (500000000) or one "
+                          "with a unit (500M, 2G)")
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+def human(size: int) -> str:
+    """``1073741824`` -> ``'1.0 GiB (1,073,741,824 bytes)'``: readable, and exact for those who set the limit."""
+    for unit, factor in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:.1f} {unit} ({size:,} bytes)"
+    return f"{size:,} bytes"
+
+
+def table_footprint(rows: int, columns: int, value_bytes: int) -> int:
+    """A lower bound of a table's memory: its values' bytes plus one pointer per cell."""
+    return value_bytes + rows * columns * CELL_BYTES

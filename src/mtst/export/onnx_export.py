@@ -1,0 +1,219 @@
+"""``export_onnx``: a saved multi-task model as one ONNX graph (encoder, masked mean pooling, L2 norm and every
+task head, softmax included), optionally with int8 weights and int8 matrix products, for ONNX Runtime on CPU.
+
+The export folder (written atomically as a whole):
+
+- ``model.onnx``: inputs ``input_ids`` and ``attention_mask`` (int64, dynamic ``batch`` × ``sequence``, so
+  batches are padded to their longest sentence as in torch); outputs ``embedding`` and ``proba_<task>``.
+- ``heads.onnx``: ``embedding`` → ``proba_<task>``, always fp32, for callers that embed once and apply the
+  heads later (``mtst evaluate`` does); ``model.onnx`` keeps its heads in fp32 too, so both paths agree.
+- ``tokenizer/``: the model's tokenizer files; ``mtst_onnx.json``: tasks and labels, ``max_length``, opset,
+  the fusions applied, the quantisation settings, the library versions, and the parity measured at export.
+
+Why these choices: optimum-onnx / optimum-intel do not support transformers 5, so the graph comes from
+``torch.onnx.export`` (the TorchScript exporter: the dynamo one needs onnxscript, not a dependency) with the
+encoder switched to eager attention, because ONNX Runtime's BERT optimiser recognises that pattern and fuses
+it into ``Attention`` nodes (the SDPA graph fuses none); the fused graph (embedding + LayerNorm, attention,
+bias + GELU, skip + LayerNorm) is what makes ONNX Runtime faster than torch. Every export is checked against torch on a few
+sentences before it is written: an fp32 graph that differs by more than :data:`PARITY_TOLERANCE` is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mtst.evaluation.errors import ModelNotFoundError
+from mtst.export.layout import CONFIG_FILE, FORMAT, HEADS_FILE, MODEL_FILE, TOKENIZER_DIR, output_names
+from mtst.io import atomic_dir, write_json
+from mtst.model import MultiTaskSentenceTransformer
+
+OPSET = 17
+PARITY_TOLERANCE = 1e-4
+"""Largest absolute difference from torch (embeddings and probabilities) an fp32 export may show."""
+
+QUANTISATION: dict[str, Any] = {
+    "method": "MatMulNBits", "bits": 8, "block_size": 128, "symmetric": True, "accuracy_level": 4,
+    "op_types": ["MatMul"],
+}
+"""int8 weights in blocks of 128 along the input dimension, one scale per block (ONNX Runtime's
+``MatMulNBitsQuantizer``); ``accuracy_level`` 4 makes the kernel quantise the activations to int8 per block
+at run time as well and multiply in int8 (VNNI). Dynamic quantisation, with fine-grained ranges: an outlier
+channel spoils only its own block. ``quantize_dynamic`` (one activation range per batch, per-channel
+weights) is 1.5-2x faster again but, measured on two smoke models, changed 5-7 of 300 test predictions per
+task and lost up to 0.66 macro-F1 points; this changes 0-2 and loses none (``benchmarks/onnx_inference.py``
+prints both; SmoothQuant-style rescaling before ``quantize_dynamic`` did not help). Blocks of 32 are a
+little more accurate still and about 10 % slower. Quantised: the encoder's ``MatMul`` nodes (attention
+output, both feed-forward layers); the fused attention's Q/K/V projection, the embedding table, the
+LayerNorms and the heads (``Gemm``) stay fp32."""
+
+PROBE_SENTENCES = (
+    "Shares in the company rose sharply after it reported record quarterly profits.",
+    "Awful.",
+    "I did not like this film at all: the plot was dull, the acting wooden and it went on far too long.",
+)
+"""Sentences of different lengths (so padding is exercised) on which every export is compared with torch."""
+
+
+class ExportError(RuntimeError):
+    """The exported graph does not reproduce the torch model (a bug or an unsupported encoder, not bad input)."""
+
+
+class _EncoderAndHeads(nn.Module):
+    """``(input_ids, attention_mask)`` → ``(embedding, proba_<task>...)``: the whole model as one graph."""
+
+    def __init__(self, model: MultiTaskSentenceTransformer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        embedding = self.model.embed_tokens(input_ids, attention_mask)
+        return (embedding, *(torch.softmax(self.model.heads[task](embedding), dim=-1) for task in self.model.tasks))
+
+
+class _Heads(nn.Module):
+    """``embedding`` → ``(proba_<task>...)``."""
+
+    def __init__(self, model: MultiTaskSentenceTransformer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, embedding: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(torch.softmax(self.model.heads[task](embedding), dim=-1) for task in self.model.tasks)
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """A saved model folder (``mtst.json``), or a training folder holding one in ``model/``."""
+    path = Path(path)
+    for candidate in (path, path / "model"):
+        if (candidate / "mtst.json").is_file():
+            return candidate
+    if not path.exists():
+        raise ModelNotFoundError(f"model {str(path)!r}: no such folder; give a saved model folder or a training folder")
+    raise ModelNotFoundError(f"model {str(path)!r}: the folder holds no saved mtst model (mtst.json), "
+                             "neither in it nor in its model/ subfolder")
+
+
+def _export_graph(module: nn.Module, args: tuple[torch.Tensor, ...], path: Path, inputs: list[str],
+                  outputs: list[str], dynamic_axes: dict[str, dict[int, str]]) -> None:
+    # The wrapper must be in eval mode itself: the exporter restores the wrapper's own mode afterwards,
+    # recursively, which would leave the model in training mode (dropout on) for the parity check.
+    module.eval()
+    with warnings.catch_warnings():  # deprecation of the TorchScript exporter, tracer notes: parity is checked instead
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, args, str(path), dynamo=False, opset_version=OPSET, input_names=inputs,
+                          output_names=outputs, dynamic_axes=dynamic_axes, do_constant_folding=True)
+
+
+def _optimise(raw: Path, out: Path, model: MultiTaskSentenceTransformer) -> dict[str, int]:
+    """ONNX Runtime's transformer fusions for BERT-type encoders; returns how many of each fused op it made."""
+    config = model.encoder.config
+    if config.model_type != "bert":
+        raw.replace(out)
+        return {}
+    from onnxruntime.transformers.optimizer import optimize_model
+
+    optimised = optimize_model(str(raw), model_type="bert", num_heads=config.num_attention_heads,
+                               hidden_size=config.hidden_size, opt_level=0)
+    optimised.save_model_to_file(str(out))
+    return {op: int(n) for op, n in optimised.get_fused_operator_statistics().items() if n}
+
+
+def _quantiser_module() -> Any:
+    """ONNX Runtime's NBits quantiser module. Importing it calls ``logging.basicConfig(level=INFO)``, which would
+    turn on INFO logging for the whole process (and it logs every node): undo that, keep its own logger quiet."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    from onnxruntime.quantization import matmul_nbits_quantizer
+
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    logging.getLogger(matmul_nbits_quantizer.__name__).setLevel(logging.WARNING)
+    return matmul_nbits_quantizer
+
+
+def _quantise(source: Path, out: Path) -> None:
+    import onnx
+
+    nbits = _quantiser_module()
+    settings = {key: QUANTISATION[key] for key in ("bits", "block_size", "accuracy_level")}
+    op_types = tuple(QUANTISATION["op_types"])
+    config = nbits.DefaultWeightOnlyQuantConfig(is_symmetric=QUANTISATION["symmetric"],
+                                                op_types_to_quantize=op_types, **settings)
+    quantiser = nbits.MatMulNBitsQuantizer(onnx.load(str(source)), is_symmetric=QUANTISATION["symmetric"],
+                                           op_types_to_quantize=op_types, algo_config=config, **settings)
+    quantiser.process()
+    quantiser.model.save_model_to_file(str(out))
+
+
+def _probe_differences(model: MultiTaskSentenceTransformer, graph: Path, heads: Path,
+                       config: dict[str, Any]) -> dict[str, float]:
+    """Largest absolute difference from torch on :data:`PROBE_SENTENCES`: embeddings, probabilities of the
+    whole graph, and probabilities of the heads graph on torch's embeddings."""
+    from mtst.export.onnx_model import OnnxModel
+
+    texts = list(PROBE_SENTENCES)
+    onnx_model = OnnxModel(graph, heads, model.tokenizer, config, threads=1)
+    expected_embedding = model.encode(texts)
+    expected = {task: model.predict_proba_from_embeddings(expected_embedding, task) for task in model.tasks}
+    probabilities = onnx_model.predict_proba(texts)
+    return {
+        "embedding": float(np.abs(onnx_model.encode(texts) - expected_embedding).max()),
+        "probabilities": max(float(np.abs(probabilities[t] - expected[t]).max()) for t in model.tasks),
+        "heads": max(float(np.abs(onnx_model.predict_proba_from_embeddings(expected_embedding, t) - expected[t]).max())
+                     for t in model.tasks),
+    }
+
+
+def export_onnx(model_dir: str | Path, out_dir: str | Path, int8: bool = False) -> dict[str, Any]:
+    """Export the saved model at ``model_dir`` (or a training folder's ``model/``) to ``out_dir``; ``int8``
+    quantises the encoder's weights (see :data:`QUANTISATION`). Returns the metadata written to
+    ``mtst_onnx.json``. Raises :class:`ExportError`, writing nothing, when the fp32 graph misses parity
+    (for ``int8``: the graph before quantisation, so quantisation error cannot hide an export error)."""
+    source = resolve_model_dir(model_dir)
+    model = MultiTaskSentenceTransformer.load(source)
+    model.encoder.set_attn_implementation("eager")  # the pattern ONNX Runtime's attention fusion recognises
+    tasks = list(model.tasks)
+    outputs = ["embedding", *output_names(tasks)]
+    sample = model.tokenize(list(PROBE_SENTENCES[:2]))  # two lengths: the padded path is traced
+    with atomic_dir(out_dir) as tmp, tempfile.TemporaryDirectory(prefix="mtst-onnx-") as scratch:
+        work = Path(scratch)
+        _export_graph(_EncoderAndHeads(model), (sample["input_ids"], sample["attention_mask"]), work / "raw.onnx",
+                      ["input_ids", "attention_mask"], outputs,
+                      {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"},
+                       **{name: {0: "batch"} for name in outputs}})
+        fused = _optimise(work / "raw.onnx", work / "fp32.onnx", model)
+        embedding = torch.from_numpy(model.encode(list(PROBE_SENTENCES[:2])))
+        _export_graph(_Heads(model), (embedding,), tmp / HEADS_FILE, ["embedding"], output_names(tasks),
+                      {name: {0: "batch"} for name in outputs})
+        model.tokenizer.save_pretrained(tmp / TOKENIZER_DIR)
+        config: dict[str, Any] = {
+            "format": FORMAT, "tasks": model.tasks, "max_length": model.max_length,
+            "embedding_dim": model.embedding_dim, "opset": OPSET, "inputs": ["input_ids", "attention_mask"],
+            "outputs": outputs, "fused_operators": fused, "quantisation": dict(QUANTISATION) if int8 else None,
+            "source": str(source.resolve()),
+            "versions": {name: version(name).split("+")[0] for name in ("torch", "transformers", "onnx", "onnxruntime")},
+        }
+        fp32 = _probe_differences(model, work / "fp32.onnx", tmp / HEADS_FILE, {**config, "quantisation": None})
+        worst = max(fp32.values())
+        if worst > PARITY_TOLERANCE:
+            raise ExportError(f"the exported graph of {source} differs from torch by {worst:.2e} "
+                              f"(> {PARITY_TOLERANCE:g}) on the probe sentences: {fp32}; nothing was written")
+        if int8:
+            _quantise(work / "fp32.onnx", tmp / MODEL_FILE)
+        else:
+            shutil.move(work / "fp32.onnx", tmp / MODEL_FILE)  # the scratch folder may be on another filesystem
+        config["parity"] = {"probe_sentences": len(PROBE_SENTENCES), "fp32_max_abs_diff": fp32}
+        if int8:
+            config["parity"]["int8_max_abs_diff"] = _probe_differences(model, tmp / MODEL_FILE, tmp / HEADS_FILE, config)
+        write_json(tmp / CONFIG_FILE, config)
+    return config

@@ -1,0 +1,160 @@
+"""ONNX export and the ONNX Runtime backend on a real smoke model: `mtst train --variant frozen --profile smoke`
+(the real trainer on the smoke profile's real splits), exported by `mtst export`, compared with torch on the
+smoke test split: fp32 within 1e-4, int8 within 0.5 macro-F1 points on each task."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+from typer.testing import CliRunner
+
+from mtst.config import ConfigError, load_params
+from mtst.data.datasets import load_split
+from mtst.evaluation.errors import ModelNotFoundError
+
+runner = CliRunner()
+TASKS = ("task_a", "task_b")
+
+
+@pytest.fixture(scope="module")
+def smoke(repo_root, data_dir, tmp_path_factory):
+    """Splits and a `frozen` model made with the smoke profile (the embedding cache is the project's, as in
+    `dvc repro`, so a rerun skips the encoding), and an ONNX cache of its own."""
+    from mtst.steps import prepare, train
+
+    work = tmp_path_factory.mktemp("onnx")
+    params = load_params(repo_root / "params.yaml", "smoke")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MTST_EMBEDDING_CACHE", str(repo_root / ".cache" / "embeddings"))
+        patch.setenv("MTST_ONNX_CACHE", str(work / "onnx-cache"))
+        prepare.run(params.prepare, data_dir, work / "splits")
+        train.run(params, "frozen", work / "splits", work / "train", show_progress=False)
+        yield {"work": work, "splits": work / "splits", "train": work / "train",
+               "test": {task: load_split(work / "splits", task, "test") for task in TASKS}}
+
+
+@pytest.fixture(scope="module")
+def torch_model(smoke):
+    from mtst.model import MultiTaskSentenceTransformer
+
+    return MultiTaskSentenceTransformer.load(smoke["train"] / "model")
+
+
+@pytest.fixture(scope="module")
+def fp32_export(smoke) -> tuple[Path, dict]:
+    """`mtst export --format onnx` of the training folder: the export folder and the command's summary."""
+    from mtst.cli import app
+
+    out = smoke["work"] / "export-fp32"
+    result = runner.invoke(app, ["export", "--format", "onnx", "--model", str(smoke["train"]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+def test_fp32_export_equals_torch_on_real_sentences(smoke, torch_model, fp32_export):
+    from mtst.evaluation.speed import measure_throughput
+    from mtst.export import load_backend
+    from mtst.serving import predict_frame
+
+    out, summary = fp32_export
+    assert summary["backend"] == "onnx" and summary["quantisation"] is None
+    assert summary["fused_operators"]["Attention"] == 6  # the fusion that makes ONNX Runtime fast did happen
+    assert sorted(p.name for p in out.iterdir()) == [".mtst-output", "heads.onnx", "model.onnx", "mtst_onnx.json",
+                                                     "tokenizer"]
+
+    model = load_backend(out, "onnx")
+    assert model.tasks == torch_model.tasks and model.max_length == torch_model.max_length
+    # longest and shortest test sentences of both tasks, in batches of 16: padding and batch shapes vary
+    texts = []
+    for task in TASKS:
+        by_length = sorted(smoke["test"][task]["text"], key=len)
+        texts += by_length[:24] + by_length[-24:]
+    expected_embedding = torch_model.encode(texts, batch_size=16)
+    embedding = model.encode(texts, batch_size=16)
+    assert np.abs(embedding - expected_embedding).max() <= 1e-4
+    probabilities = model.predict_proba(texts, batch_size=16)
+    for task in TASKS:
+        expected = torch_model.predict_proba_from_embeddings(expected_embedding, task)
+        assert probabilities[task].shape == expected.shape
+        assert np.abs(probabilities[task] - expected).max() <= 1e-4
+        assert np.abs(model.predict_proba_from_embeddings(expected_embedding, task) - expected).max() <= 1e-4
+
+    # the surface that serving (the pyfunc), `mtst predict` and `mtst evaluate` use
+    frame, expected_frame = predict_frame(model, texts[:8]), predict_frame(torch_model, texts[:8])
+    assert list(frame.columns) == list(expected_frame.columns)
+    for column in frame.columns:
+        if column.endswith("_label"):
+            assert list(frame[column]) == list(expected_frame[column])
+        else:
+            assert np.abs(frame[column] - expected_frame[column]).max() <= 1e-4
+    assert measure_throughput(model, texts[:16], batch_size=8, repeats=1)["sentences_per_s"] > 0
+    assert {k: v.shape for k, v in model.predict_proba([]).items()} == {"task_a": (0, 5), "task_b": (0, 3)}
+    assert model.size()["parameters"] == pytest.approx(sum(p.numel() for p in torch_model.parameters()), rel=0.01)
+
+
+def test_int8_keeps_macro_f1_within_half_a_point_on_the_smoke_test_split(smoke, torch_model):
+    from mtst.export import load_backend
+    from mtst.export.backend import cache_root
+
+    start = time.perf_counter()
+    model = load_backend(smoke["train"], "onnx-int8")  # exported into the cache on first use
+    first_s = time.perf_counter() - start
+    assert model.backend == "onnx-int8" and model.quantisation["bits"] == 8
+    (folder,) = list(cache_root().iterdir())
+    graph = (folder / "model.onnx").read_bytes()
+    assert b"MatMulNBits" in graph  # really quantised: an fp32 graph would pass trivially
+
+    for task in TASKS:
+        frame = smoke["test"][task]
+        labels = torch_model.tasks[task]
+        y = frame["label"].map({label: i for i, label in enumerate(labels)}).to_numpy()
+        texts = frame["text"].tolist()
+        expected = torch_model.predict_proba(texts, batch_size=32)[task]
+        got = model.predict_proba(texts, batch_size=32)[task]
+        assert 0 < np.abs(got - expected).max() < 0.05
+        f1_torch = 100 * f1_score(y, expected.argmax(1), average="macro")
+        f1_int8 = 100 * f1_score(y, got.argmax(1), average="macro")
+        print(f"\n{task}: {len(texts)} test sentences, macro-F1 torch {f1_torch:.2f}, int8 {f1_int8:.2f}, "
+              f"{int((got.argmax(1) != expected.argmax(1)).sum())} predictions changed")
+        assert f1_torch - f1_int8 <= 0.5, f"{task}: int8 loses {f1_torch - f1_int8:.2f} macro-F1 points"
+
+    mtime = (folder / "model.onnx").stat().st_mtime_ns
+    start = time.perf_counter()
+    again = load_backend(smoke["train"] / "model", "onnx-int8")  # the model folder itself: same cache entry
+    assert time.perf_counter() - start < first_s and (folder / "model.onnx").stat().st_mtime_ns == mtime
+    assert again.model_file == folder / "model.onnx"
+    assert load_backend(folder, "onnx-int8").backend == "onnx-int8"
+
+
+def test_bad_backend_or_folder_fails_clearly_and_writes_nothing(smoke, fp32_export, tmp_path):
+    from mtst.cli import app
+    from mtst.export import load_backend
+
+    with pytest.raises(ConfigError, match="unknown backend 'tensorrt'"):
+        load_backend(smoke["train"], "tensorrt")
+    with pytest.raises(ModelNotFoundError, match="holds no saved mtst model"):
+        load_backend(smoke["splits"], "onnx")
+    with pytest.raises(ModelNotFoundError, match="no such folder"):
+        load_backend(tmp_path / "absent", "torch")
+    for backend in ("onnx-int8", "torch"):  # an fp32 export answers for backend onnx only
+        with pytest.raises(ModelNotFoundError, match=f"export for backend 'onnx', not '{backend}'"):
+            load_backend(fp32_export[0], backend)
+
+    result = runner.invoke(app, ["export", "--model", str(tmp_path / "absent"), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "no such folder" in result.output
+    assert not (tmp_path / "out").exists()
+    result = runner.invoke(app, ["export", "--format", "tflite", "--model", str(smoke["train"]),
+                                 "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "tflite" in result.output and not (tmp_path / "out").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    result = runner.invoke(app, ["export", "--model", str(smoke["train"]), "--out", str(mine)])
+    assert result.exit_code == 2 and "refusing" in result.output
+    assert os.listdir(mine) == ["notes.txt"]
