@@ -38,14 +38,11 @@ def workspace(tmp_path_factory, repo_root: Path) -> Workspace:
     return Workspace.create(tmp_path_factory.mktemp("kill-safety"), repo_root)
 
 
-# compare writes comparison.png, .md and .json one by one: a kill between them leaves a new chart next to the
-# old report (benchmarks/fault_injection.py: 3 of 5 kills); whether one seeded kill lands there depends on timing
-COMPARE_MIXES = pytest.mark.xfail(reason="mtst.steps.compare replaces its three reports one by one", strict=False)
 
 
 @pytest.mark.parametrize("name", ["fetch", "prepare", "validate", pytest.param("augment", marks=SLOW),
                                   pytest.param("evaluate", marks=SLOW),
-                                  pytest.param("compare", marks=[SLOW, COMPARE_MIXES]),
+                                  pytest.param("compare", marks=SLOW),
                                   pytest.param("predict", marks=SLOW)])
 def test_a_killed_step_leaves_previous_or_no_output_and_reruns_identically(workspace: Workspace, data_dir: Path,
                                                                            name: str) -> None:

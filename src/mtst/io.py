@@ -170,7 +170,11 @@ def remove_owned(path: str | Path) -> None:
     path = Path(path)
     recover(path)
     ensure_owned(path)
-    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():  # renamed first: a kill mid-delete leaves a temporary that recover() clears, never half a folder
+        doomed = path.with_name(f"{_temp_prefix(path)}removed.tmp")
+        os.replace(path, doomed)
+        fsync_path(path.parent)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

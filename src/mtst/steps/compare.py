@@ -38,6 +38,8 @@ def run(params: CompareParams, eval_dirs: list[str | Path], out_dir: str | Path 
     results = cmp.load_results(eval_dirs)
     report = cmp.build(results, params)
     out_dir = Path(out_dir)
+    for name in (DATA, REPORT, CHART):  # a kill from here on leaves some new files or none, never old next to new
+        (out_dir / name).unlink(missing_ok=True)
     plot_comparison(cmp.chart_rows(results), out_dir / CHART)
     report["registered"] = report["registry"] = None
     tracker = parent = None
@@ -141,4 +143,5 @@ def _log_parent(tracker: Any, parent: str, report: dict[str, Any], results: list
 def find_eval_dirs(root: str | Path = "artifacts/eval") -> list[Path]:
     """Every ``<root>/<variant>`` with a metrics.json."""
     root = Path(root)
-    return sorted(p for p in root.iterdir() if (p / "metrics.json").exists()) if root.is_dir() else []
+    return sorted(p for p in root.iterdir()  # dot-names are what a killed evaluate left (.x.tmp, .x.old)
+                  if not p.name.startswith(".") and (p / "metrics.json").exists()) if root.is_dir() else []
