@@ -15,14 +15,12 @@ failure can be inspected without any later step mistaking it for a result. A lat
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from mtst.config import ValidateParams
-from mtst.io import atomic_dir, ensure_owned, write_json
+from mtst.io import atomic_dir, remove_owned, write_json
 from mtst.validation import Table, ValidationFailed, check, failures_of, pipeline_tables, user_tables
 
 
@@ -51,23 +49,12 @@ def validate_tables(tables: list[Table], params: ValidateParams, out_dir: str | 
                     shutil.move(str(child), failed_tmp / child.name)
             raise ValidationFailed(failures_of(report), where=str(where))
         write_json(tmp / "report.json", without_timing(report))
-        discard(failed_dir(out_dir))  # before the new report lands: never a stale failure next to a success
+        remove_owned(failed_dir(out_dir))  # renamed away before the new report lands: never a stale failure next to a success
     return report
 
 
 def without_timing(report: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in report.items() if k != "seconds"}
-
-
-def discard(folder: Path) -> None:
-    """Remove a folder mtst wrote in one rename (the renamed copy is deleted after), so a kill never leaves
-    half of it; a copy a kill left behind is a stale temporary that ``mtst.io.recover`` clears."""
-    if not folder.exists():
-        return
-    ensure_owned(folder)
-    trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.{os.getpid()}.", suffix=".tmp", dir=folder.parent))
-    os.replace(folder, trash)  # onto the empty folder mkdtemp made: one atomic rename
-    shutil.rmtree(trash, ignore_errors=True)
 
 
 def run(params: ValidateParams, splits_dir: str | Path | None, out_dir: str | Path | None = "artifacts/validation",
