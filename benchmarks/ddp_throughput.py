@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from mtst.config import read_params_dict
-from mtst.kfp.tasks import torchrun_command
+from mtst.kfp.launch import torchrun_command
 
 
 def _variant(steps: int) -> dict:

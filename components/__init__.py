@@ -1,17 +1,19 @@
 """Kubeflow Pipelines components: one per DAG node, each a thin wrapper over ``mtst.steps.<step>.run``.
 
-Wiring only. A component body imports its step, calls ``run(...)`` with the artifact paths KFP hands it,
-and publishes the results on typed artifacts with ``mtst.kfp.tasks``. All of them run in one image (built
-from ``infra/``; the setting is ``MTST_KFP_IMAGE`` or ``mtst kfp compile --image``), which has mtst and its
-locked dependencies installed: nothing is pip-installed at run time.
+Wiring only. A component body parses the params sections it received (``mtst.kfp.sections``, the same
+sections as its DVC stage lists), calls its step with the artifact paths KFP hands it, and publishes the
+results on typed artifacts (``mtst.kfp.publish``). All of them run in one image (built from ``infra/``),
+which has mtst and its locked dependencies installed: nothing is pip-installed at run time. The image
+named here is a default: ``mtst kfp compile --image`` / ``$MTST_KFP_IMAGE`` rewrite every executor's image
+in the compiled spec (``mtst.kfp.pipeline.with_image``).
 
-These modules are imported by ``mtst.kfp`` from the repository checkout (it puts the repository root on
-``sys.path``); the image itself only needs the ``mtst`` package.
+``components`` and ``pipelines`` are packages of the mtst distribution (pyproject.toml), so they import
+like any installed package.
 """
 
-from mtst.kfp.settings import component_image
+from mtst.kfp.settings import DEFAULT_IMAGE
 
-COMPONENT_OPTIONS = {"base_image": component_image(), "install_kfp_package": False, "packages_to_install": []}
+COMPONENT_OPTIONS = {"base_image": DEFAULT_IMAGE, "install_kfp_package": False, "packages_to_install": []}
 
 from components.data import data  # noqa: E402
 from components.validate import validate  # noqa: E402

@@ -7,11 +7,11 @@ from components import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
-def augment(params_json: str, splits: Input[Dataset], augmented: Output[Dataset], metrics: Output[Metrics]):
+def augment(augment_params: str, splits: Input[Dataset], augmented: Output[Dataset], metrics: Output[Metrics]):
     """Run mtst.steps.augment: <augmented>/task_b/train.jsonl (original rows plus augmented ones)."""
-    from mtst.kfp import tasks
+    from mtst.kfp import publish, sections
     from mtst.steps import augment as step
 
-    params = tasks.load_params(params_json)
+    params = sections.parse("augment", augment_params)
     summary = step.run(params.augment, splits.path, augmented.path, progress=False)
-    tasks.log_metrics(metrics, summary)
+    publish.log_metrics(metrics, summary)

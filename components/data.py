@@ -7,12 +7,12 @@ from components import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
-def data(params_json: str, dataset: Output[Dataset], splits: Output[Dataset], metrics: Output[Metrics]):
+def data(data_params: str, dataset: Output[Dataset], splits: Output[Dataset], metrics: Output[Metrics]):
     """Materialise both task datasets (mtst.steps.fetch) and write the limited splits (mtst.steps.prepare)."""
-    from mtst.kfp import tasks
+    from mtst.kfp import publish, sections
     from mtst.steps import fetch, prepare
 
-    params = tasks.load_params(params_json)
+    params = sections.parse("data", data_params)
     fetched = fetch.run(params.data, dataset.path)
     prepared = prepare.run(params.prepare, dataset.path, splits.path)
-    tasks.log_metrics(metrics, {"fetch": fetched, "prepare": prepared})
+    publish.log_metrics(metrics, {"fetch": fetched, "prepare": prepared})

@@ -7,15 +7,15 @@ from components import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
-def validate(params_json: str, splits: Input[Dataset], report: Output[Artifact], data_docs: Output[HTML],
+def validate(validate_params: str, splits: Input[Dataset], report: Output[Artifact], data_docs: Output[HTML],
              metrics: Output[Metrics], dataset: Input[Dataset] = None, augmented: Input[Dataset] = None):
     """Run mtst.steps.validate over the raw datasets and the splits (or, given ``augmented``, over the
     augmented Task B split against the splits); the Data Docs go to the HTML artifact the KFP UI renders."""
-    from mtst.kfp import tasks
+    from mtst.kfp import publish, sections
     from mtst.steps import validate as step
 
-    params = tasks.load_params(params_json)
+    params = sections.parse("validate", validate_params)
     summary = step.run(params.validate, splits.path, report.path, data_dir=dataset.path if dataset else None,
                        augmented_dir=augmented.path if augmented else None)
-    tasks.publish_html(report.path, data_docs.path)
-    tasks.log_metrics(metrics, summary)
+    publish.publish_html(report.path, data_docs.path)
+    publish.log_metrics(metrics, summary)

@@ -2,12 +2,15 @@
 evaluate) -> compare; the same DAG as dvc.yaml.
 
 Wiring only: tasks, their inputs, resources, retries, caching and where MLflow settings come from.
+``build_pipeline(arguments)`` takes its parameters' defaults from ``mtst.kfp.arguments.pipeline_arguments``
+(params.yaml at compile time):
 
-- ``params_json``: the effective params.yaml (+ profile) as JSON; every component parses its own section.
-- ``variants``: the freeze variants trained from scratch, fanned out with ``dsl.ParallelFor``.
-- ``followup_variants``: variants that start from another variant's model (``init_from``). They train in a
-  second ParallelFor after ``collect_init_models`` gathers the first wave's models (``dsl.Collected``);
-  KFP cannot pass a ``Collected`` list into another loop, hence the gathering task.
+- ``<component>_params``: each component's params sections as JSON (``mtst.kfp.sections``, the sections its
+  DVC stage lists), so a task's cache key changes only with its own params.
+- ``variants``: params.yaml's ``pipeline.variants`` (``mtst.plan``), fanned out with ``dsl.ParallelFor``.
+- ``followup_variants``: ``pipeline.followups`` as ``[{"variant", "init_from"}]``. They train in a second
+  ParallelFor after ``collect_init_models`` gathers the first wave's models (``dsl.Collected``); KFP cannot
+  pass a ``Collected`` list into another loop, hence the gathering task.
 - ``accelerator_type`` / ``accelerator_count``: the GPUs of each training task.
 - ``train_nproc``: training processes per task (torchrun in the pod when > 1; match ``accelerator_count``).
 - ``checkpoint_pvc`` (only when compiled with a claim): the PersistentVolumeClaim that training tasks mount
@@ -20,7 +23,7 @@ those objects, never their values.
 """
 
 import inspect
-from typing import List
+from typing import Any, List
 
 from kfp import dsl, kubernetes
 from kfp.dsl import Markdown
@@ -28,8 +31,6 @@ from kfp.dsl import Markdown
 from components import augment, collect_init_models, compare, data, evaluate, train, validate
 from mtst.kfp import settings
 
-FIRST_WAVE = [v for v, source in settings.FALLBACK_VARIANTS.items() if source is None]
-FOLLOWUPS = [v for v, source in settings.FALLBACK_VARIANTS.items() if source is not None]
 RUN_ID = dsl.PIPELINE_JOB_ID_PLACEHOLDER  # the KFP run: one MLflow parent run per pipeline run
 # Checkpoints without a claim: kfp.local resolves this to a folder under its pipeline root; a cluster's pipeline
 # root is object storage (the task then keeps them in the pod), which the train component recognises.
@@ -48,14 +49,14 @@ def _configure(task: dsl.PipelineTask, name: str, cache: bool = True) -> dsl.Pip
     return task
 
 
-def train_task(params_json, variant, splits, augmented, *, accelerator_type, accelerator_count, nproc,
-               init_models=None, checkpoint_pvc=None, retry_backoff: str = settings.TRAIN_RETRY_BACKOFF
-               ) -> dsl.PipelineTask:
+def train_task(train_params, variant, splits, augmented, *, accelerator_type, accelerator_count, nproc,
+               init_from=None, init_models=None, checkpoint_pvc=None,
+               retry_backoff: str = settings.TRAIN_RETRY_BACKOFF) -> dsl.PipelineTask:
     """One training task: GPUs, retries, and checkpoints where a retry of the task finds them (keyed by the
     run id and the variant; on the mounted ``checkpoint_pvc`` claim when given)."""
-    inputs = {"init_models": init_models} if init_models is not None else {}
+    inputs = {"init_from": init_from, "init_models": init_models} if init_models is not None else {}
     root = settings.CHECKPOINT_MOUNT_PATH if checkpoint_pvc is not None else LOCAL_CHECKPOINT_ROOT
-    task = train(params_json=params_json, variant=variant, splits=splits, augmented=augmented, nproc=nproc,
+    task = train(train_params=train_params, variant=variant, splits=splits, augmented=augmented, nproc=nproc,
                  checkpoint_root=root, pipeline_run_id=RUN_ID, **inputs)
     # Training is not bit-for-bit deterministic on GPUs: never served from the cache; retried on failure.
     _configure(task, "train", cache=False)
@@ -71,63 +72,64 @@ def train_task(params_json, variant, splits, augmented, *, accelerator_type, acc
     return task
 
 
-def build_pipeline(*, followup_wave: bool = True, parallelism: int | None = None, checkpoint_claim: bool = False,
+def build_pipeline(arguments: dict[str, Any], *, parallelism: int | None = None, checkpoint_claim: bool = False,
                    retry_backoff: str = settings.TRAIN_RETRY_BACKOFF):
-    """The pipeline; ``followup_wave`` adds the init_from wave, ``parallelism`` caps each ParallelFor,
+    """The pipeline, its parameters' defaults from ``arguments`` (``pipeline_arguments``); a follow-up wave
+    when ``arguments["followup_variants"]`` has any; ``parallelism`` caps each ParallelFor,
     ``checkpoint_claim`` mounts a checkpoint claim (named by the ``checkpoint_pvc`` parameter) on training,
     ``retry_backoff`` is the wait before a failed training task's first retry."""
 
-    def multitask_pipeline(params_json: str = "{}", variants: List[str] = FIRST_WAVE,
-                           followup_variants: List[str] = FOLLOWUPS,
+    def multitask_pipeline(data_params: str, validate_params: str, augment_params: str, train_params: str,
+                           evaluate_params: str, compare_params: str, variants: List[str],
+                           followup_variants: List[dict],
                            accelerator_type: str = settings.DEFAULT_ACCELERATOR_TYPE,
                            accelerator_count: int = settings.DEFAULT_ACCELERATOR_COUNT,
                            train_nproc: int = settings.DEFAULT_TRAIN_NPROC, checkpoint_pvc: str = "") -> Markdown:
-        data_task = _configure(data(params_json=params_json), "data")
+        data_task = _configure(data(data_params=data_params), "data")
         splits = data_task.outputs["splits"]
-        validate_task = _configure(validate(params_json=params_json, dataset=data_task.outputs["dataset"],
+        validate_task = _configure(validate(validate_params=validate_params, dataset=data_task.outputs["dataset"],
                                             splits=splits), "validate")
         validation = validate_task.outputs["report"]
-        augment_task = _configure(augment(params_json=params_json, splits=splits), "augment").after(validate_task)
+        augment_task = _configure(augment(augment_params=augment_params, splits=splits), "augment").after(validate_task)
         augmented = augment_task.outputs["augmented"]
         # like dvc.yaml's validate_augmented: the augmented split passes the same rules before training
-        validate_augmented = _configure(validate(params_json=params_json, splits=splits, augmented=augmented),
+        validate_augmented = _configure(validate(validate_params=validate_params, splits=splits, augmented=augmented),
                                         "validate").set_display_name("validate-augmented")
         training = {"accelerator_type": accelerator_type, "accelerator_count": accelerator_count,
                     "nproc": train_nproc, "checkpoint_pvc": checkpoint_pvc if checkpoint_claim else None,
                     "retry_backoff": retry_backoff}
 
         with dsl.ParallelFor(variants, parallelism=parallelism) as variant:
-            train_step = train_task(params_json, variant, splits, augmented, **training).after(validate_augmented)
-            eval_task = _configure(evaluate(params_json=params_json, model=train_step.outputs["model"],
+            train_step = train_task(train_params, variant, splits, augmented, **training).after(validate_augmented)
+            eval_task = _configure(evaluate(evaluate_params=evaluate_params, model=train_step.outputs["model"],
                                             splits=splits, validation=validation, pipeline_run_id=RUN_ID),
                                    "evaluate")
         evaluations = dsl.Collected(eval_task.outputs["evaluation"])
 
         if not followup_wave:
-            compare_task = compare(params_json=params_json, evaluations=evaluations, pipeline_run_id=RUN_ID)
+            compare_task = compare(compare_params=compare_params, evaluations=evaluations, pipeline_run_id=RUN_ID)
         else:
-            init_task = _configure(collect_init_models(params_json=params_json,
+            init_task = _configure(collect_init_models(followup_variants=followup_variants,
                                                        models=dsl.Collected(train_step.outputs["model"])), "compare")
             with dsl.ParallelFor(followup_variants, parallelism=parallelism) as followup:
-                followup_train = train_task(params_json, followup, splits, augmented,
-                                            init_models=init_task.outputs["init_models"], **training)
-                followup_eval = _configure(evaluate(params_json=params_json, model=followup_train.outputs["model"],
-                                                    splits=splits, validation=validation, pipeline_run_id=RUN_ID),
-                                           "evaluate")
-            compare_task = compare(params_json=params_json, evaluations=evaluations,
+                followup_train = train_task(train_params, followup.variant, splits, augmented,
+                                            init_from=followup.init_from, init_models=init_task.outputs["init_models"],
+                                            **training)
+                followup_eval = _configure(evaluate(evaluate_params=evaluate_params,
+                                                    model=followup_train.outputs["model"], splits=splits,
+                                                    validation=validation, pipeline_run_id=RUN_ID), "evaluate")
+            compare_task = compare(compare_params=compare_params, evaluations=evaluations,
                                    followup_evaluations=dsl.Collected(followup_eval.outputs["evaluation"]),
                                    pipeline_run_id=RUN_ID)
         _configure(compare_task, "compare")
         return compare_task.outputs["comparison"]
 
-    if not checkpoint_claim:
-        # A Kubernetes volume cannot be mounted conditionally at run time (an empty claim name fails the pod),
-        # so without a claim the pipeline has no ``checkpoint_pvc`` parameter at all: kfp reads the parameters
-        # from the signature and passes exactly those (``checkpoint_pvc`` keeps its unused default).
-        signature = inspect.signature(multitask_pipeline)
-        multitask_pipeline.__signature__ = signature.replace(
-            parameters=[p for p in signature.parameters.values() if p.name != "checkpoint_pvc"])
+    followup_wave = bool(arguments["followup_variants"])
+    # The parameters' defaults are params.yaml's values (kfp reads them from the signature). Without a claim the
+    # pipeline has no ``checkpoint_pvc`` parameter at all: a Kubernetes volume cannot be mounted conditionally
+    # at run time (an empty claim name fails the pod), so kfp must not pass it (it keeps its unused default).
+    signature = inspect.signature(multitask_pipeline)
+    multitask_pipeline.__signature__ = signature.replace(parameters=[
+        p.replace(default=arguments[p.name]) if p.name in arguments else p
+        for p in signature.parameters.values() if checkpoint_claim or p.name != "checkpoint_pvc"])
     return dsl.pipeline(name=settings.PIPELINE_NAME, description=settings.PIPELINE_DESCRIPTION)(multitask_pipeline)
-
-
-multitask_pipeline = build_pipeline()

@@ -12,7 +12,10 @@ import pytest
 from sklearn.metrics import f1_score
 from typer.testing import CliRunner
 
-from mtst.comparison import decision, load_results, macro_f1, paired_bootstrap, select_champion
+from mtst.comparison.decision import decision, select_champion
+from mtst.comparison.results import load_results
+from mtst.comparison.statistics import macro_f1, paired_bootstrap
+from mtst.contracts.comparison import MultitaskVsSeparate, Prediction
 from mtst.evaluation.errors import ComparisonError
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -109,27 +112,32 @@ def test_fast_macro_f1_and_paired_bootstrap():
     a = np.where(rng.random(400) < 0.8, y, rng.integers(0, 3, 400))
     b = np.where(rng.random(400) < 0.5, y, rng.integers(0, 3, 400))
     assert macro_f1(y, a, 3) == pytest.approx(f1_score(y, a, average="macro"))
-    rows = lambda p: [{"id": str(i), "label": str(t), "predicted": str(q)} for i, (t, q) in enumerate(zip(y, p, strict=True))]  # noqa: E731
+    rows = lambda p: [Prediction(id=str(i), label=str(t), predicted=str(q), proba=[])  # noqa: E731
+                      for i, (t, q) in enumerate(zip(y, p, strict=True))]
     boot = paired_bootstrap(rows(a), rows(b), 300, 0)
-    assert boot["diff"] == pytest.approx(100 * (f1_score(y, a, average="macro") - f1_score(y, b, average="macro")))
-    assert boot["low"] > 0 and boot["low"] < boot["diff"] < boot["high"]  # 80% vs 50% right: clearly better
+    assert boot.diff == pytest.approx(100 * (f1_score(y, a, average="macro") - f1_score(y, b, average="macro")))
+    assert boot.low > 0 and boot.low < boot.diff < boot.high  # 80% vs 50% right: clearly better
     assert paired_bootstrap(rows(a), rows(b)[:100], 300, 0) is None  # not the same test rows
 
 
-def _mvs(diff_a: float, ci_a: list[float], diff_b: float, ci_b: list[float]) -> dict:
-    return {"multitask_variant": "staged", "separate_variants": ["single_a", "single_b"],
-            "quality": {"task_a": {"diff": diff_a, "ci": ci_a}, "task_b": {"diff": diff_b, "ci": ci_b}},
-            "multitask": {"sentences_per_s": 100.0, "parameters": 22.6e6, "memory_mb": 86.0, "train_s": 600.0},
-            "separate": {"sentences_per_s": 50.0, "parameters": 45.2e6, "memory_mb": 172.0, "train_s": 700.0}}
+def _mvs(diff_a: float, ci_a: list[float], diff_b: float, ci_b: list[float]) -> MultitaskVsSeparate:
+    quality = lambda diff, ci: {"multitask": None, "separate": None, "diff": diff, "ci": ci}  # noqa: E731
+    return MultitaskVsSeparate.model_validate({
+        "multitask_variant": "staged", "separate_variants": ["single_a", "single_b"],
+        "quality": {"task_a": quality(diff_a, ci_a), "task_b": quality(diff_b, ci_b)}, "task_b_domains": {},
+        "measured_side_by_side": False,
+        "multitask": {"sentences_per_s": 100.0, "parameters": 22.6e6, "memory_mb": 86.0, "size_mb": None, "train_s": 600.0},
+        "separate": {"sentences_per_s": 50.0, "parameters": 45.2e6, "memory_mb": 172.0, "size_mb": None, "train_s": 700.0,
+                     "task_a_sentences_per_s": None, "task_b_sentences_per_s": None}})
 
 
 def test_decision_rules():
     tie = decision(_mvs(-0.4, [-1.5, 0.7], 0.8, [-0.9, 2.5]), 1.0)
-    assert tie["choice"] == "one multi-task model" and "2.00× the throughput" in tie["text"]
+    assert tie.choice == "one multi-task model" and "2.00× the throughput" in tie.text
     loss = decision(_mvs(-0.2, [-1.0, 0.6], -3.2, [-5.0, -1.4]), 1.0)
-    assert loss["choice"] == "two separate models" and loss["worse"] == ["task_b"]
-    assert re.search(r"Task B \(sentiment\) -3\.2 points \(95% CI -5\.0 to -1\.4\)", loss["text"])
+    assert loss.choice == "two separate models" and loss.worse == ["task_b"]
+    assert re.search(r"Task B \(sentiment\) -3\.2 points \(95% CI -5\.0 to -1\.4\)", loss.text)
     noisy = decision(_mvs(-0.2, [-1.0, 0.6], -3.2, [-7.0, 0.4]), 1.0)  # the interval includes 0: not a loss
-    assert noisy["choice"] == "one multi-task model"
+    assert noisy.choice == "one multi-task model"
     gain = decision(_mvs(0.1, [-0.5, 0.8], 4.0, [1.5, 6.0]), 1.0)
-    assert gain["better"] == ["task_b"] and "helps the scarce Task B" in gain["text"]
+    assert gain.better == ["task_b"] and "helps the scarce Task B" in gain.text

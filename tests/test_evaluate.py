@@ -121,7 +121,7 @@ def test_variant_child_run_with_stage_runs_in_the_embedded_store(evaluated):
     tags = child.data.tags
     assert tags["mlflow.parentRunId"] == parent.info.run_id and tags["mtst.variant"] == "staged"
     assert tags["mtst.git_commit"] == git_commit() and tags["mtst.data_hash"] == data_hash() != "unknown"
-    assert child.data.params["loss_weights.task_b"] == "2.0" and child.data.params["evaluate.split"] == "test"
+    assert child.data.params["variant.loss_weights.task_b"] == "2.0" and child.data.params["evaluate.split"] == "test"
     metrics = json.loads((evaluated["out"] / "metrics.json").read_text())
     assert child.data.metrics["test.task_b.macro_f1"] == pytest.approx(metrics["task_b.macro_f1"])
 

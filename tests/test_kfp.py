@@ -17,9 +17,12 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from typer.testing import CliRunner
 
 from mtst.cli import app
-from mtst.kfp import settings, tasks
-from mtst.kfp.arguments import effective_params, pipeline_arguments, variant_waves
+from mtst.config import ConfigError, load_params, read_params_dict
+from mtst.kfp import artifacts, checkpoints, launch, publish, sections, settings
+from mtst.kfp.arguments import pipeline_arguments
 from mtst.kfp.pipeline import compile_pipeline
+from mtst.plan import pipeline_plan
+from pipelines.multitask_pipeline import build_pipeline
 
 sys.path.insert(0, str(Path(__file__).parent))
 from kfp_api_server import KfpApiServer  # noqa: E402
@@ -42,7 +45,7 @@ def compiled(tmp_path_factory, repo_root) -> tuple[Path, dict, dict, dict]:
         mp.setenv(key, value)
     out = tmp_path_factory.mktemp("kfp") / "pipeline.yaml"
     try:
-        info = compile_pipeline(out, params_path=repo_root / "params.yaml")
+        info = compile_pipeline(build_pipeline, out, params_path=repo_root / "params.yaml")
     finally:
         mp.undo()
     spec, platform = load_package(out)
@@ -95,14 +98,20 @@ def test_compiled_dag(compiled, repo_root):
     for name in ("data", "validate", "augment", "validate-2", "compare"):
         assert root[name]["cachingOptions"]["enableCache"] is True
 
-    # parameter defaults are the params (same values as the DVC path), variants split in two waves
+    # parameter defaults are the params (same values as the DVC path): each component gets only its sections,
+    # like its DVC stage; the variants are params.yaml's pipeline key, in two waves (mtst.plan)
     inputs = spec["root"]["inputDefinitions"]["parameters"]
-    params = effective_params(repo_root / "params.yaml")
-    assert json.loads(inputs["params_json"]["defaultValue"]) == params
-    first, followups = variant_waves(params)
-    assert inputs["variants"]["defaultValue"] == first == info["variants"]
-    assert inputs["followup_variants"]["defaultValue"] == followups == info["followup_variants"]
-    assert set(first) | set(followups) == set(params["train"]["variants"])
+    params = read_params_dict(repo_root / "params.yaml")
+    for component, names in sections.SECTIONS.items():
+        assert json.loads(inputs[f"{component}_params"]["defaultValue"]) == {n: params[n] for n in names}
+        spec_inputs = spec["components"][f"comp-{component}"]["inputDefinitions"]["parameters"]
+        assert [name for name in spec_inputs if name.endswith("_params")] == [f"{component}_params"]
+    assert "params_json" not in inputs
+    plan = pipeline_plan(load_params(repo_root / "params.yaml"))
+    assert inputs["variants"]["defaultValue"] == plan.variants == params["pipeline"]["variants"] == info["variants"]
+    assert inputs["followup_variants"]["defaultValue"] == info["followup_variants"] == \
+        [{"variant": "head_a_frozen", "init_from": "staged"}]
+    assert plan.all == ["frozen", "full", "staged", "head_a_frozen", "single_a", "single_b"]  # what dvc.yaml trains
     assert inputs["accelerator_type"]["defaultValue"] == "nvidia.com/gpu"
     assert inputs["train_nproc"] == {"defaultValue": 1.0, "isOptional": True, "parameterType": "NUMBER_INTEGER"}
     assert "checkpoint_pvc" not in inputs and info["checkpoint_pvc"] is None
@@ -144,7 +153,7 @@ def test_compiled_resources_accelerators_and_artifact_types(compiled):
     # train calls its step through the library (in this process, or N processes under torchrun)
     for label in ("exec-train", "exec-train-2"):
         code = " ".join(executors[label]["container"]["command"])
-        assert "tasks.train_variant(" in code and "nproc=nproc" in code
+        assert "launch.train_variant(" in code and "nproc=nproc" in code
 
 
 def test_compiled_yaml_carries_no_credentials(compiled):
@@ -183,7 +192,9 @@ def test_cli_compile_image_variants_and_profile(tmp_path, repo_root, monkeypatch
     assert set(root) == {"data", "validate", "augment", "validate-2", "for-loop-1", "compare"}  # no follow-up wave
     assert root["compare"]["dependentTasks"] == ["for-loop-1"]
     inputs = spec["root"]["inputDefinitions"]["parameters"]
-    assert json.loads(inputs["params_json"]["defaultValue"]) == effective_params("params.yaml", "smoke")
+    smoke = read_params_dict("params.yaml", "smoke")
+    assert json.loads(inputs["train_params"]["defaultValue"]) == {"model": smoke["model"], "train": smoke["train"]}
+    assert json.loads(inputs["compare_params"]["defaultValue"])["pipeline"] == {"variants": ["frozen"], "followups": {}}
     assert inputs["accelerator_count"]["defaultValue"] == 0
     assert inputs["train_nproc"]["defaultValue"] == 2
     zero = runner.invoke(app, ["kfp", "compile", "--out", str(out), "--train-nproc", "0"])
@@ -199,7 +210,7 @@ def test_compile_with_checkpoint_claim(tmp_path, repo_root):
     """--checkpoint-pvc: a pipeline parameter names the claim, both waves' training tasks mount it (kfp-kubernetes)
     and keep their checkpoints on it; nothing else mounts it. A bad claim name stops before compiling."""
     out = tmp_path / "pvc.yaml"
-    info = compile_pipeline(out, params_path=repo_root / "params.yaml", checkpoint_pvc="mtst-checkpoints")
+    info = compile_pipeline(build_pipeline, out, params_path=repo_root / "params.yaml", checkpoint_pvc="mtst-checkpoints")
     assert info["checkpoint_pvc"] == "mtst-checkpoints"
     spec, platform = load_package(out)
     inputs = spec["root"]["inputDefinitions"]["parameters"]
@@ -220,16 +231,49 @@ def test_compile_with_checkpoint_claim(tmp_path, repo_root):
 
     for bad in ("Mtst_Checkpoints", "-x", "a" * 254):
         with pytest.raises(ValueError, match="not a PersistentVolumeClaim name"):
-            compile_pipeline(tmp_path / "bad.yaml", params_path=repo_root / "params.yaml", checkpoint_pvc=bad)
+            compile_pipeline(build_pipeline, tmp_path / "bad.yaml", params_path=repo_root / "params.yaml", checkpoint_pvc=bad)
     assert not (tmp_path / "bad.yaml").exists()
     assert "checkpoint_pvc" not in pipeline_arguments(repo_root / "params.yaml", checkpoint_pvc="")  # "": no claim
 
 
-def test_variant_waves_fallback_and_depth():
-    assert variant_waves({}) == (["frozen", "full", "staged", "single_a", "single_b"], ["head_a_frozen"])
-    chained = {"train": {"variants": {"a": {}, "b": {"init_from": "a"}, "c": {"init_from": "b"}}}}
-    with pytest.raises(ValueError, match="one level"):
-        variant_waves(chained)
+def test_plan_validation_names_the_key(tmp_path, repo_root):
+    """A pipeline variant that train.variants lacks, a follow-up whose source is not in the first wave, or
+    init_from written in a variant as well: a ConfigError naming params.yaml and the key."""
+    raw = read_params_dict(repo_root / "params.yaml")
+    cases = [({"variants": ["frozen", "nope"]}, "pipeline.variants"),
+             ({"followups": {"head_a_frozen": "single_x"}}, "pipeline.followups"),
+             ({"followups": {"head_a_frozen": "staged_noaug"}}, "pipeline.followups.head_a_frozen"),
+             ({"followups": {"nope": "staged"}}, "pipeline.followups")]
+    for change, key in cases:
+        bad = {**raw, "pipeline": {**raw["pipeline"], **change}}
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(bad))
+        with pytest.raises(ConfigError, match=rf"params.yaml.*{re.escape(key)}"):
+            load_params(tmp_path / "params.yaml")
+    twice = yaml.safe_load(yaml.safe_dump(raw))
+    twice["train"]["variants"]["full"]["init_from"] = "staged"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(twice))
+    with pytest.raises(ConfigError, match=r"train.variants.full.init_from.*pipeline.followups"):
+        load_params(tmp_path / "params.yaml")
+    # a follow-up's init_from comes from pipeline.followups, and a selection pulls in its source
+    params = load_params(repo_root / "params.yaml")
+    assert params.train.variants["head_a_frozen"].init_from == "staged"
+    assert pipeline_plan(params, ["head_a_frozen", "frozen"]).variants == ["frozen", "staged"]
+
+
+def test_sections_keep_other_tasks_cache_keys(repo_root):
+    """A learning-rate change alters only the train task's argument (kfp's cache key is the task's inputs)."""
+    before = pipeline_arguments(repo_root / "params.yaml")
+    raw = read_params_dict(repo_root / "params.yaml")
+    raw["train"]["variants"]["frozen"]["stages"][0]["lr_head"] = 0.02
+    after = sections.section_arguments(raw)
+    changed = {k for k in after if after[k] != before[k]}
+    assert changed == {"train_params"}
+    with pytest.raises(ConfigError, match="sections \\['model'\\] are not the data task's"):
+        sections.parse("data", json.dumps({"model": {}}))
+    with pytest.raises(ValueError, match="not valid JSON"):
+        sections.parse("train", "{nope")
+    params = sections.parse("train", before["train_params"], {"head_a_frozen": "staged"})
+    assert params.train.variants["head_a_frozen"].init_from == "staged"
 
 
 # --- the helpers the components call inside the image ----------------------------------------------------------
@@ -249,18 +293,16 @@ class FakeArtifact:
 
 def test_task_helpers(tmp_path):
     metrics = FakeArtifact()
-    logged = tasks.log_metrics(metrics, {"task_a.macro_f1": 0.5, "nested": {"n": 3, "s": "x", "b": True}, "l": [1]})
+    logged = publish.log_metrics(metrics, {"task_a.macro_f1": 0.5, "nested": {"n": 3, "s": "x", "b": True}, "l": [1]})
     assert logged == metrics.logged == {"task_a.macro_f1": 0.5, "nested.n": 3.0}
 
     ev = tmp_path / "eval"
     (ev / "plots").mkdir(parents=True)
+    # report.json as mtst evaluate writes it; a task the variant does not serve has no matrix
     (ev / "report.json").write_text(json.dumps({"tasks": {"task_a": {"confusion": {"labels": ["x", "y"], "matrix": [[3, 1], [0, 4]]}}}}))
-    (ev / "plots" / "confusion_task_b.json").write_text(json.dumps(
-        [{"actual": "neg", "predicted": "neg"}, {"actual": "pos", "predicted": "neg"}, {"actual": "pos", "predicted": "pos"}]))
     a, b = FakeArtifact(), FakeArtifact()
-    assert tasks.log_confusion_matrices(ev, {"task_a": a, "task_b": b}) == ["task_a", "task_b"]
-    assert a.logged["confusion"] == (["x", "y"], [[3, 1], [0, 4]])
-    assert b.logged["confusion"] == (["neg", "pos"], [[1, 0], [1, 1]])
+    assert publish.log_confusion_matrices(ev, {"task_a": a, "task_b": b}) == ["task_a"]
+    assert a.logged["confusion"] == (["x", "y"], [[3, 1], [0, 4]]) and b.logged == {}
 
     docs = tmp_path / "docs"
     (docs / "validations" / "a").mkdir(parents=True)
@@ -268,18 +310,25 @@ def test_task_helpers(tmp_path):
     (docs / "validations" / "a" / "1.html").write_text("<html><b>one & only</b></html>")
     (docs / "validations" / "a" / "2.html").write_text("<html>two</html>")
     page = tmp_path / "out.html"
-    assert len(tasks.publish_html(docs, page)) == 2
+    assert len(publish.publish_html(docs, page)) == 2
     text = page.read_text()
     assert text.count("<iframe") == 2 and "&lt;b&gt;one &amp; only" in text
 
     e1, e2 = tmp_path / "e1", tmp_path / "e2"
     e1.mkdir(), e2.mkdir()
-    staged = tasks.stage_by_variant([FakeArtifact(e1, {"variant": "frozen"}), FakeArtifact(e2, {"variant": "full"})],
-                                    tmp_path / "stage")
+    staged = artifacts.stage_by_variant([FakeArtifact(e1, {"variant": "frozen"}), FakeArtifact(e2, {"variant": "full"})],
+                                          tmp_path / "stage")
     assert [p.name for p in staged] == ["frozen", "full"] and staged[0].resolve() == e1.resolve()
 
-    with pytest.raises(ValueError, match="not valid JSON"):
-        tasks.load_params("{nope")
+    # follow-ups' models: the collected first-wave model a follow-up starts from, at <source>/model
+    for name in ("staged", "frozen"):
+        (tmp_path / "train" / name / "model").mkdir(parents=True)
+        (tmp_path / "train" / name / "model" / "mtst.json").write_text(name)
+    models = [FakeArtifact(tmp_path / "train" / n, {"variant": n}) for n in ("frozen", "staged")]
+    init = tmp_path / "init"
+    assert artifacts.collect_init_models([{"variant": "head_a_frozen", "init_from": "staged"}], models, init) == ["staged"]
+    assert artifacts.init_model_dir("head_a_frozen", "staged", FakeArtifact(init)) == init / "staged" / "model"
+    assert artifacts.init_model_dir("frozen", "", None) is None and not (init / "frozen").exists()
 
 
 # --- checkpoints that a retried training task finds (the kill-and-retry run is tests/test_kfp_retry.py) ----
@@ -288,16 +337,16 @@ def test_task_checkpoints_layout_fallback_and_release(tmp_path, capsys):
     from mtst.training.checkpoint import HISTORY, STATE
 
     root = tmp_path / "root"
-    first = tasks.task_checkpoints(str(root), "6f1c-42", "staged")
-    assert first == tasks.TaskCheckpoints(root / "6f1c-42" / "staged", True, 0) and first.folder.is_dir()
+    first = checkpoints.task_checkpoints(str(root), "6f1c-42", "staged")
+    assert first == checkpoints.TaskCheckpoints(root / "6f1c-42" / "staged", True, 0) and first.folder.is_dir()
     assert first.path == root / "6f1c-42" / "staged" / "checkpoints"
     assert "kept for a retry of this task" in capsys.readouterr().out
     # an earlier attempt's complete checkpoint (state + one history record per step): the retry resumes from it
     first.path.mkdir()
     (first.path / HISTORY).write_text("".join(json.dumps({"step": i}) + "\n" for i in range(7)))
-    assert tasks.task_checkpoints(str(root), "6f1c-42", "staged").resume_step == 0  # no state file: incomplete
+    assert checkpoints.task_checkpoints(str(root), "6f1c-42", "staged").resume_step == 0  # no state file: incomplete
     (first.path / STATE).write_bytes(b"state")
-    retry = tasks.task_checkpoints(str(root), "6f1c-42", "staged")
+    retry = checkpoints.task_checkpoints(str(root), "6f1c-42", "staged")
     assert retry == dataclasses.replace(first, resume_step=7)
     assert "resuming from step 7" in capsys.readouterr().out
 
@@ -306,34 +355,34 @@ def test_task_checkpoints_layout_fallback_and_release(tmp_path, capsys):
                                     ("minio://mlpipeline/v2/artifacts", "6f1c-42"),    # object storage
                                     (str(root), ""), (str(root), "{{$.pipeline_job_uuid}}"), (str(root), "../x"),
                                     ("", "6f1c-42"), ("relative/path", "6f1c-42")):
-        private = tasks.task_checkpoints(checkpoint_root, run_id, "staged")
+        private = checkpoints.task_checkpoints(checkpoint_root, run_id, "staged")
         assert not private.shared and private.resume_step == 0 and not private.folder.is_relative_to(root)
         assert "a retry starts from step 0" in capsys.readouterr().out
-        tasks.release_checkpoints(private)
+        checkpoints.release_checkpoints(private)
         assert not private.folder.exists()
     (tmp_path / "a-file").write_text("")
     with pytest.raises(ValueError, match="cannot be created by this task"):
-        tasks.task_checkpoints(str(tmp_path / "a-file"), "6f1c-42", "staged")
+        checkpoints.task_checkpoints(str(tmp_path / "a-file"), "6f1c-42", "staged")
 
     # after success: the task's folder goes; the run's folder goes with the last variant
-    other = tasks.task_checkpoints(str(root), "6f1c-42", "frozen")
-    tasks.release_checkpoints(retry)
+    other = checkpoints.task_checkpoints(str(root), "6f1c-42", "frozen")
+    checkpoints.release_checkpoints(retry)
     assert not retry.folder.exists() and other.folder.is_dir()
-    tasks.release_checkpoints(other)
+    checkpoints.release_checkpoints(other)
     assert not (root / "6f1c-42").exists() and root.is_dir()
 
 
 # --- training with N processes in the pod (torchrun) ------------------------------------------------------
 
 def test_torchrun_command_line():
-    cmd = tasks.torchrun_command(4, "staged", params_file="/tmp/p.yaml", splits="/in/splits", out="/out/model",
+    cmd = launch.torchrun_command(4, "staged", params_file="/tmp/p.yaml", splits="/in/splits", out="/out/model",
                                  augmented="/in/aug", checkpoints="/tmp/ckpt", python="/venv/bin/python")
     assert cmd == ["/venv/bin/python", "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=4",
                    "-m", "mtst.cli", "train", "--variant", "staged", "--params", "/tmp/p.yaml",
                    "--splits", "/in/splits", "--out", "/out/model", "--augmented", "/in/aug",
                    "--checkpoints", "/tmp/ckpt"]
     # a follow-up variant's init model, a resumed run, several nodes (rendezvous from torchrun's PET_* env)
-    cmd = tasks.torchrun_command(2, "head_a_frozen", params_file=Path("p.yaml"), splits=Path("s"), out=Path("o"),
+    cmd = launch.torchrun_command(2, "head_a_frozen", params_file=Path("p.yaml"), splits=Path("s"), out=Path("o"),
                                  init_from=Path("init/staged/model"), resume=True, nnodes=3)
     assert cmd[0] == sys.executable and cmd[1:5] == ["-m", "torch.distributed.run", "--nnodes=3", "--nproc-per-node=2"]
     assert "--standalone" not in cmd and "--augmented" not in cmd and "--checkpoints" not in cmd
@@ -346,7 +395,7 @@ def test_torchrun_command_line():
     assert {a for a in cmd if a.startswith("--") and cmd.index(a) > cmd.index("train")} <= options
     train_cli.make_context("train", cmd[cmd.index("train") + 1:])  # parses, or raises a click error
     with pytest.raises(ValueError, match="at least 1"):
-        tasks.torchrun_command(0, "staged", params_file="p", splits="s", out="o")
+        launch.torchrun_command(0, "staged", params_file="p", splits="s", out="o")
 
 
 TINY_VARIANT = {"description": "two processes, a few steps", "augment": False,
@@ -357,17 +406,18 @@ TINY_VARIANT = {"description": "two processes, a few steps", "augment": False,
 def test_train_variant_under_torchrun_writes_the_model(mini_splits, repo_root, tmp_path, monkeypatch):
     """The component's nproc > 1 path for real: torchrun starts 2 CPU processes (gloo) running `mtst train`
     with the params handed over as JSON; rank 0 writes the train folder; a failing rank fails the task."""
-    raw = effective_params(repo_root / "params.yaml", "smoke")
+    raw = read_params_dict(repo_root / "params.yaml", "smoke")
     raw["train"].update(batch_size=8, embedding_cache=False, checkpoint_every=1000, variants={"tiny": TINY_VARIANT})
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "model"
-    summary = tasks.train_variant(json.dumps(raw), "tiny", mini_splits, out, checkpoint_dir=tmp_path / "ckpt", nproc=2)
+    train_params = json.dumps({"model": raw["model"], "train": raw["train"]})  # the train task's sections
+    summary = launch.train_variant(train_params, "tiny", mini_splits, out, checkpoint_dir=tmp_path / "ckpt", nproc=2)
     assert summary["world_size"] == 2 and summary["steps"] == 4 and summary["variant"] == "tiny"
     assert json.loads((out / "train_summary.json").read_text()) == summary
     assert (out / "model" / "heads.safetensors").exists() and len((out / "history.jsonl").read_text().splitlines()) == 4
 
-    with pytest.raises(tasks.TrainLaunchError, match=r"(?s)exited with code \d+.*unknown variant 'nope'"):
-        tasks.train_variant(json.dumps(raw), "nope", mini_splits, tmp_path / "none", nproc=2)
+    with pytest.raises(launch.TrainLaunchError, match=r"(?s)exited with code \d+.*unknown variant 'nope'"):
+        launch.train_variant(train_params, "nope", mini_splits, tmp_path / "none", nproc=2)
     assert not (tmp_path / "none").exists()
 
 
@@ -425,7 +475,7 @@ def test_submit_with_checkpoint_claim(kfp_home, repo_root, monkeypatch):
 
     monkeypatch.chdir(repo_root)
     with KfpApiServer() as server:
-        out = submit(server.url, profile="smoke", variants=["frozen"], checkpoint_pvc="team-checkpoints")
+        out = submit(build_pipeline, server.url, profile="smoke", variants=["frozen"], checkpoint_pvc="team-checkpoints")
     assert server.errors == []
     (run_call,) = server.calls("run_service_create_run")
     assert run_call.json["runtime_config"]["parameters"]["checkpoint_pvc"] == "team-checkpoints"

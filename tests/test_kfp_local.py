@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from mtst.config import read_params_dict
+from pipelines.multitask_pipeline import build_pipeline
 
 MTST = str(Path(sys.executable).parent / "mtst")
 # Timing-dependent metrics differ between any two runs; everything else must match.
@@ -36,17 +37,16 @@ def mtst(*args: str, cwd: Path) -> None:
     assert proc.returncode == 0, f"mtst {' '.join(args)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
 
 
-def dvc_path_metrics(repo_root: Path, data_dir: Path, params: Path, out: Path, variants: list[str],
-                     init_from: dict[str, str]) -> dict[str, dict]:
-    """The DVC stages' commands (prepare -> augment -> train -> evaluate) for the same params."""
+def dvc_path_metrics(repo_root: Path, data_dir: Path, params: Path, out: Path, variants: list[str]) -> dict[str, dict]:
+    """The DVC stages' commands (prepare -> augment -> train -> evaluate) for the same params; a follow-up
+    finds its source's model next to its own output (mtst.plan), as in dvc.yaml."""
     common = ["--params", str(params)]
     mtst("data", "prepare", "--data-dir", str(data_dir), "--out", str(out / "splits"), *common, cwd=repo_root)
     mtst("augment", "--splits", str(out / "splits"), "--out", str(out / "augmented"), "--no-progress", *common, cwd=repo_root)
     metrics = {}
     for variant in variants:
-        extra = ["--init-from", str(out / "train" / init_from[variant] / "model")] if variant in init_from else []
         mtst("train", "--variant", variant, "--splits", str(out / "splits"), "--augmented", str(out / "augmented"),
-             "--out", str(out / "train" / variant), *extra, *common, cwd=repo_root)
+             "--out", str(out / "train" / variant), *common, cwd=repo_root)
         mtst("evaluate", "--train-dir", str(out / "train" / variant), "--splits", str(out / "splits"),
              "--out", str(out / "eval" / variant), "--metrics", str(out / "metrics" / f"{variant}.json"),
              "--no-track", *common, cwd=repo_root)
@@ -84,7 +84,7 @@ def test_run_local_smoke_matches_dvc_path(local_env, repo_root, data_dir):
     from mtst.kfp.local import run_local
 
     params = smoke_params(repo_root, local_env)
-    result = run_local(params_path=params, variants=["frozen"], root=local_env / "kfp")
+    result = run_local(build_pipeline, params_path=params, variants=["frozen"], root=local_env / "kfp")
     run_dir = Path(result["run_dir"])
     assert result["variants"] == ["frozen"] and set(result["evaluations"]) == {"frozen"}
 
@@ -107,7 +107,7 @@ def test_run_local_smoke_matches_dvc_path(local_env, repo_root, data_dir):
     comparison = Path(result["comparison"]).read_text()
     assert "frozen" in comparison
 
-    dvc_metrics = dvc_path_metrics(repo_root, data_dir, params, local_env / "dvc", ["frozen"], {})
+    dvc_metrics = dvc_path_metrics(repo_root, data_dir, params, local_env / "dvc", ["frozen"])
     assert_same_metrics(kfp_metrics, dvc_metrics["frozen"], "frozen")
 
 
@@ -119,7 +119,7 @@ def test_run_local_followup_wave_and_mlflow_grouping(local_env, repo_root, data_
     from mtst.kfp.local import run_local
 
     params = smoke_params(repo_root, local_env)
-    result = run_local(params_path=params, variants=["frozen", "head_a_frozen"], root=local_env / "kfp")
+    result = run_local(build_pipeline, params_path=params, variants=["frozen", "head_a_frozen"], root=local_env / "kfp")
     assert result["variants"] == ["frozen", "staged", "head_a_frozen"]
     assert set(result["evaluations"]) == {"frozen", "staged", "head_a_frozen"}
     run_dir = Path(result["run_dir"])
@@ -134,7 +134,6 @@ def test_run_local_followup_wave_and_mlflow_grouping(local_env, repo_root, data_
     assert client.get_run(parent_id).info.status == "FINISHED"
 
     kfp_metrics = {v: json.loads((Path(d) / "metrics.json").read_text()) for v, d in result["evaluations"].items()}
-    dvc_metrics = dvc_path_metrics(repo_root, data_dir, params, local_env / "dvc", ["frozen", "staged", "head_a_frozen"],
-                                   {"head_a_frozen": "staged"})
+    dvc_metrics = dvc_path_metrics(repo_root, data_dir, params, local_env / "dvc", ["frozen", "staged", "head_a_frozen"])
     for variant in dvc_metrics:
         assert_same_metrics(kfp_metrics[variant], dvc_metrics[variant], variant)

@@ -21,23 +21,24 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from mtst.kfp import settings, tasks
-from mtst.kfp.arguments import effective_params
+from mtst.config import read_params_dict
+from mtst.kfp import checkpoints, launch, settings
+from pipelines.multitask_pipeline import train_task
 
 VARIANT = "retried"
 STEPS = 10
 KILL_AFTER = 4  # steps: a retry that started over would write a checkpoint with fewer (2), which the test sees
 
 
-def retry_params(repo_root: Path) -> dict:
+def retry_params(repo_root: Path) -> str:
     """The smoke profile with one small variant whose encoder trains on the CPU (steps slow enough to kill it
     mid-run), a checkpoint every 2 steps, and one thread (the reference run in this process then adds in the
-    same order)."""
-    raw = effective_params(repo_root / "params.yaml", "smoke")
+    same order). The train task's sections (model, train) as JSON."""
+    raw = read_params_dict(repo_root / "params.yaml", "smoke")
     raw["train"].update(batch_size=8, threads=1, device="cpu", checkpoint_every=2, variants={VARIANT: {
         "description": "encoder and heads, a few steps", "augment": False,
         "stages": [{"name": "all", "encoder": "all", "max_steps": STEPS, "lr_head": 0.01, "warmup_ratio": 0.0}]}})
-    return raw
+    return json.dumps({"model": raw["model"], "train": raw["train"]})
 
 
 def descendants(pid: int) -> list[int]:
@@ -82,7 +83,7 @@ class TaskKiller(threading.Thread):
     def checkpointed(self) -> int:
         for folder in self.checkpoint_root.glob(f"*/{VARIANT}/checkpoints"):
             try:
-                return tasks.checkpointed_steps(folder)
+                return checkpoints.checkpointed_steps(folder)
             except OSError:  # replaced by the next checkpoint while being read
                 return 0
         return 0
@@ -110,24 +111,21 @@ def test_killed_training_task_is_retried_and_resumes(mini_splits, repo_root, tmp
     from kfp.dsl import Dataset
 
     from mtst.kfp.local import run_locally
-    from mtst.kfp.pipeline import load_wiring
-
-    wiring = load_wiring()
 
     @dsl.pipeline(name="mtst-train-retry")
-    def train_only(params_json: str, variant: str, accelerator_type: str = "nvidia.com/gpu",
+    def train_only(train_params: str, variant: str, accelerator_type: str = "nvidia.com/gpu",
                    accelerator_count: int = 0, train_nproc: int = 1):
         splits = dsl.importer(artifact_uri=str(mini_splits), artifact_class=Dataset, reimport=False)
-        wiring.train_task(params_json, variant, splits.output, splits.output, accelerator_type=accelerator_type,
+        train_task(train_params, variant, splits.output, splits.output, accelerator_type=accelerator_type,
                           accelerator_count=accelerator_count, nproc=train_nproc,
                           retry_backoff=settings.LOCAL_TRAIN_RETRY_BACKOFF)
 
-    params_json = json.dumps(retry_params(repo_root))
+    train_params = retry_params(repo_root)
     root = tmp_path / "kfp"
     killer = TaskKiller(root / ".checkpoints")
     killer.start()
     try:
-        run_locally(train_only, {"params_json": params_json, "variant": VARIANT}, root=root)
+        run_locally(train_only, {"train_params": train_params, "variant": VARIANT}, root=root)
     finally:
         killer.done.set()
         killer.join(timeout=5)
@@ -145,7 +143,7 @@ def test_killed_training_task_is_retried_and_resumes(mini_splits, repo_root, tmp
 
     out = task_dir / "model"
     reference = tmp_path / "reference"
-    expected = tasks.train_variant(params_json, VARIANT, mini_splits, reference, checkpoint_dir=tmp_path / "ref-ckpt")
+    expected = launch.train_variant(train_params, VARIANT, mini_splits, reference, checkpoint_dir=tmp_path / "ref-ckpt")
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == expected["steps"] == STEPS
     assert len((out / "history.jsonl").read_text().splitlines()) == STEPS

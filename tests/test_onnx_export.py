@@ -158,3 +158,46 @@ def test_bad_backend_or_folder_fails_clearly_and_writes_nothing(smoke, fp32_expo
     result = runner.invoke(app, ["export", "--model", str(smoke["train"]), "--out", str(mine)])
     assert result.exit_code == 2 and "refusing" in result.output
     assert os.listdir(mine) == ["notes.txt"]
+
+
+def test_predict_and_the_pyfunc_run_on_the_onnx_backends(smoke, torch_model, tmp_path):
+    """`mtst predict --backend onnx` answers like torch (probabilities within 1e-4); a pyfunc logged with backend
+    onnx-int8 ships the int8 export, names its backend, and serves the int8 graph's answers."""
+    import mlflow
+
+    from mtst.cli import app
+    from mtst.export import load_backend
+    from mtst.serving import log_pyfunc, predict_frame
+
+    texts = smoke["test"]["task_b"]["text"].tolist()[:12]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    rows = {}
+    for backend in ("torch", "onnx"):
+        out = tmp_path / f"{backend}.jsonl"
+        result = runner.invoke(app, ["predict", "-i", str(source), "-o", str(out), "-m", str(smoke["train"]),
+                                     "--backend", backend])
+        assert result.exit_code == 0, result.output
+        rows[backend] = [json.loads(line) for line in out.read_text().splitlines()]
+    for a, b in zip(rows["torch"], rows["onnx"], strict=True):
+        for task in TASKS:
+            pa, pb = a[task]["probabilities"], b[task]["probabilities"]
+            assert max(abs(pa[k] - pb[k]) for k in pa) <= 1e-4
+    bad = runner.invoke(app, ["predict", "-i", str(source), "-o", str(tmp_path / "x.jsonl"), "-m",
+                              str(smoke["train"]), "--backend", "tensorrt"])
+    assert bad.exit_code == 2 and "unknown backend 'tensorrt'" in bad.output
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        experiment = mlflow.create_experiment("onnx", artifact_location=(tmp_path / "artifacts").as_uri())
+        with mlflow.start_run(experiment_id=experiment):
+            info = log_pyfunc(smoke["train"] / "model", torch_model, texts[:2], backend="onnx-int8")
+        served = mlflow.pyfunc.load_model(info.model_uri)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert served.model_config == {"backend": "onnx-int8"}
+    frame = served.predict(__import__("pandas").DataFrame({"text": texts}))
+    expected = predict_frame(load_backend(smoke["train"], "onnx-int8"), texts)
+    assert list(frame.columns) == list(expected.columns)
+    assert np.abs(frame.filter(like="_proba_").to_numpy() - expected.filter(like="_proba_").to_numpy()).max() <= 1e-6

@@ -135,8 +135,9 @@ def test_private_ca_and_redacted_tracking_uri(kfp_home, tls_server, tmp_path):
     assert server.errors == [] and server.requests
     assert all(r.headers.get("authorization") == "Bearer bearer-xyz" for r in server.requests)
     (run_call,) = server.calls("run_service_create_run")
-    sent = json.loads(run_call.json["runtime_config"]["parameters"]["params_json"])
-    assert sent["tracking"]["uri"] == "https://alice:***@mlflow.example"
+    for name in ("evaluate_params", "compare_params"):  # the sections with tracking
+        sent = json.loads(run_call.json["runtime_config"]["parameters"][name])
+        assert sent["tracking"]["uri"] == "https://alice:***@mlflow.example"
     assert "hunter2" not in result.stdout
 
 

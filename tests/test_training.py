@@ -7,12 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors.torch import load_file
+from transformers import get_linear_schedule_with_warmup
 
 from mtst.config import load_params
 from mtst.model.encoder import default_encoder_path
 from mtst.steps import prepare, train
 from mtst.training.batching import TaskBatchSampler, epoch_batches, steps_for
+from mtst.training.optim import build_scheduler
 from mtst.training.sampling import curriculum_mix, task_probabilities
 from mtst.training.schema import CurriculumParams, SamplingParams, VariantParams
 
@@ -72,6 +75,32 @@ def test_sampler_is_a_function_of_its_counters():
     again = TaskBatchSampler(sizes, 8, seed=5, stage_index=1)
     assert draws == [(again.choose_task(s, {"task_a": 0.6, "task_b": 0.4}, False), again.next_batch("task_a").tolist()) for s in range(30)]
     assert {t for t, _ in draws} == {"task_a", "task_b"}
+
+
+def _lrs(make_scheduler, total: int) -> list[float]:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = make_scheduler(optimizer)
+    lrs = []
+    for _ in range(total):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+@pytest.mark.parametrize(("total", "ratio"), [(23, 0.1), (100, 0.06), (40, 0.0), (7, 0.5)])
+def test_schedule_warms_up_from_the_first_step_then_decays_linearly(total, ratio):
+    """Why optim.py keeps its own schedule: transformers' warms up one step later (lr 0 at step 0); the decay
+    is the same. Should transformers ever match, this fails and optim.py should use it."""
+    ours = _lrs(lambda o: build_scheduler(o, total, ratio), total)
+    warmup = int(total * ratio)
+    expected = [(s + 1) / warmup if s < warmup else (total - s) / (total - warmup) for s in range(total)]
+    assert ours == pytest.approx(expected, rel=0, abs=1e-15)
+    theirs = _lrs(lambda o: get_linear_schedule_with_warmup(o, warmup, total), total)
+    assert ours[warmup:] == theirs[warmup:]
+    assert (ours[:warmup] == theirs[:warmup]) == (warmup == 0)
+    if warmup:
+        assert theirs[0] == 0.0 and ours[0] == 1 / warmup
 
 
 def test_steps_for_counts_all_tasks():

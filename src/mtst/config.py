@@ -156,6 +156,33 @@ class CompareParams(Section):
     seed: int = 13
 
 
+class PipelineParams(Section):
+    """The variants ``dvc repro`` and the kfp pipeline train, in two waves (see ``mtst.plan``).
+
+    ``followups`` is the one place a variant's starting model is declared (``{variant: source variant}``):
+    DVC's templating iterates this mapping (``${key}``, ``${item}``) to depend on the source's model, and
+    cannot look a value up by a computed key, so it is not also written as ``train.variants.<v>.init_from``;
+    :func:`attach_followups` copies it there for the trainer."""
+
+    variants: list[str] = Field(min_length=1, description="trained from the pretrained encoder (first wave)")
+    followups: dict[str, str] = Field(default_factory=dict, description="variant: the variant whose model it starts from")
+
+
+def attach_followups(train: TrainParams, followups: dict[str, str], where: str = "params.yaml") -> TrainParams:
+    """``train`` with ``init_from`` of each follow-up variant set from ``followups`` (the single declaration);
+    a variant that sets ``init_from`` itself, or a follow-up that ``train.variants`` lacks, is an error."""
+    for name, variant in train.variants.items():
+        if variant.init_from is not None and variant.init_from != followups.get(name):
+            raise ConfigError(f"{where}: train.variants.{name}.init_from: declare follow-up variants in "
+                              f"pipeline.followups ({name}: {variant.init_from}), not in the variant")
+    missing = [name for name in followups if name not in train.variants]
+    if missing:
+        raise ConfigError(f"{where}: pipeline.followups: {missing} not defined in train.variants")
+    variants = {name: variant.model_copy(update={"init_from": followups[name]}) if name in followups else variant
+                for name, variant in train.variants.items()}
+    return train.model_copy(update={"variants": variants})
+
+
 class Params(BaseModel):
     """All sections. Sections owned by later steps are kept as raw dicts until their step parses them."""
 
@@ -170,6 +197,27 @@ class Params(BaseModel):
     tracking: TrackingParams = TrackingParams()
     validate: ValidateParams = ValidateParams()  # type: ignore[assignment]
     augment: AugmentParams = AugmentParams()
+    pipeline: PipelineParams | None = None
+
+    @model_validator(mode="after")
+    def _plan(self) -> "Params":
+        """The pipeline's variants exist and each follow-up starts from a first-wave variant; follow-ups get
+        their ``init_from`` (so every consumer of these params, the trainer included, sees the same plan)."""
+        if self.pipeline is None or self.train is None:
+            return self
+        unknown = [v for v in self.pipeline.variants if v not in self.train.variants]
+        if unknown:
+            raise ConfigError(f"params.yaml: pipeline.variants: {unknown} not defined in train.variants")
+        twice = sorted({v for v in self.pipeline.variants if self.pipeline.variants.count(v) > 1}
+                       | (set(self.pipeline.variants) & set(self.pipeline.followups)))
+        if twice:
+            raise ConfigError(f"params.yaml: pipeline: {twice} listed more than once (variants and followups)")
+        for name, source in self.pipeline.followups.items():
+            if source not in self.pipeline.variants:
+                raise ConfigError(f"params.yaml: pipeline.followups.{name}: starts from {source!r}, which is not "
+                                  f"in pipeline.variants (trained in the first wave)")
+        self.train = attach_followups(self.train, self.pipeline.followups)
+        return self
 
 
 def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:

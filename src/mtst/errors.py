@@ -1,6 +1,7 @@
 """The exceptions that mean "bad input or set-up", reported to users without a traceback."""
 
 from mtst.config import ConfigError
+from mtst.contracts import ContractError
 from mtst.data.files import DataFileError
 from mtst.data.sources import SourceError
 from mtst.evaluation.errors import ComparisonError, EvaluationError, ModelNotFoundError, TrackingError
@@ -14,4 +15,4 @@ from mtst.training.fingerprint import FingerprintMismatch
 USER_ERRORS: tuple[type[BaseException], ...] = (DataFileError, SourceError, ConfigError, FileNotFoundError,
                                                  ValidationFailed, WordNetMissing,
                                                  EvaluationError, TrackingError, ComparisonError, ModelNotFoundError,
-                                                 OutputFolderError, FolderLocked, FingerprintMismatch)
+                                                 OutputFolderError, FolderLocked, FingerprintMismatch, ContractError)

@@ -25,6 +25,8 @@ from mtst.redaction import redact_uri
 from mtst.config import TrackingParams
 from mtst.data.files import DataFileError, load
 from mtst.evaluation.errors import ModelNotFoundError
+from mtst.export.backend import load_backend
+from mtst.export.layout import is_export
 from mtst.io import write_jsonl
 from mtst.serving import frame_to_records, predict_frame
 
@@ -49,8 +51,10 @@ class LoadedModel:
         return f"model {self.uri}{via}" + (f": {facts}" if facts else "")
 
 
-def load_predictor(model: str | Path, batch_size: int = 64,
-                   tracking_params: TrackingParams | None = None) -> LoadedModel:
+def load_predictor(model: str | Path, batch_size: int = 64, tracking_params: TrackingParams | None = None,
+                   backend: str = "torch") -> LoadedModel:
+    """``backend`` runs a local model folder with torch or ONNX Runtime (``mtst.export.backend``); an MLflow model
+    is served by the backend it was logged with."""
     ref = str(model)
     if ref.startswith(URI_SCHEMES):
         return _mlflow_predictor(ref, tracking_params)
@@ -58,11 +62,10 @@ def load_predictor(model: str | Path, batch_size: int = 64,
     if (path / "MLmodel").exists():
         return _mlflow_predictor(str(path), tracking_params)
     for candidate in (path, path / "model"):  # a saved model folder, or a training folder holding model/
-        if (candidate / "mtst.json").exists():
-            from mtst.model import MultiTaskSentenceTransformer
-
-            loaded = MultiTaskSentenceTransformer.load(candidate)
-            return LoadedModel(lambda texts: predict_frame(loaded, texts, batch_size), str(candidate.resolve()))
+        if (candidate / "mtst.json").exists() or is_export(candidate):
+            loaded = load_backend(candidate, backend)
+            return LoadedModel(lambda texts: predict_frame(loaded, texts, batch_size), str(candidate.resolve()),
+                               details={"backend": backend})
     if not path.exists():
         raise ModelNotFoundError(f"model {ref!r}: no such folder; give a saved model folder, a training folder, "
                                  "or an MLflow URI like models:/mtst-multitask@champion")
@@ -130,14 +133,14 @@ def read_input(path: str | Path) -> pd.DataFrame:
 
 def predict_file(model: str | Path, input_path: str | Path, output_path: str | Path, batch_size: int = 64,
                  tracking_params: TrackingParams | None = None,
-                 announce: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 announce: Callable[[str], None] | None = None, backend: str = "torch") -> dict[str, Any]:
     """Predict every row of ``input_path`` into ``output_path``. ``announce`` gets one line saying which model
     answers (default: printed on stderr, so stdout stays the JSON summary)."""
     output_path = Path(output_path)
     if output_path.suffix.lower() not in (".jsonl", ".ndjson"):
         raise DataFileError(output_path, "format", "the output is JSON Lines: name it *.jsonl")
     frame = read_input(input_path)  # bad input stops before the model loads
-    loaded = load_predictor(model, batch_size, tracking_params)
+    loaded = load_predictor(model, batch_size, tracking_params, backend)
     (announce or _stderr)(f"mtst predict: {loaded.describe(str(model))}")
     texts = frame["text"].tolist()
     predictions = loaded.predict(texts)

@@ -2,7 +2,7 @@
 
 A tracking URI may carry credentials (``https://user:password@mlflow.example``, ``postgresql://u:p@db/mlflow``,
 ``...?token=...``). The URI itself must reach the code that connects, but every copy meant for people or
-for storage (log lines, error messages, the compiled pipeline's ``params_json``, command output, the KFP
+for storage (log lines, error messages, the compiled pipeline's ``<component>_params``, command output, the KFP
 run's parameters) goes through :func:`redact_uri` first. The user name stays (it says whose credentials
 were used); passwords, bare tokens in the user part and secret-looking query values become ``***``.
 """

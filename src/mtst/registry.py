@@ -23,7 +23,8 @@ import hashlib
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from mtst.comparison import Result
+from mtst.comparison.results import Result
+from mtst.contracts.comparison import MeasuredModel, RegistryOutcome
 
 VARIANT, RUN_ID, METRIC, VALUE = "mtst.variant", "mtst.run_id", "mtst.selection_metric", "mtst.selection_value"
 TEST_DATA_HASH, DATA_HASH, DECISION = "mtst.test_data_hash", "mtst.data_hash", "mtst.registry_decision"
@@ -33,9 +34,9 @@ PROMOTED, KEPT = "promoted", "kept"
 def test_data_hash(result: Result) -> str | None:
     """sha256 over the split name and the sorted (task, id, label) of every test row the metrics were computed
     on; None when the evaluation folder has no predictions for one of its tasks."""
-    digest = hashlib.sha256(f"split={result.info.get('split', 'test')}\n".encode())
+    digest = hashlib.sha256(f"split={result.info.split if result.info else 'test'}\n".encode())
     for task in sorted(result.tasks):
-        rows = sorted((str(r["id"]), str(r["label"])) for r in result.predictions(task))
+        rows = sorted((r.id, r.label) for r in result.predictions(task))
         if not rows:
             return None
         digest.update("".join(f"{task}\t{i}\t{label}\n" for i, label in rows).encode())
@@ -127,7 +128,7 @@ def register(client: Any, name: str, model_uri: str, candidate: Measured) -> str
     return str(mlflow.register_model(model_uri, name, tags=candidate.tags()).version)
 
 
-def settle(client: Any, name: str, alias: str, model_uri: str, candidate: Measured, force: bool) -> dict[str, Any]:
+def settle(client: Any, name: str, alias: str, model_uri: str, candidate: Measured, force: bool) -> RegistryOutcome:
     """Register the candidate, decide, move the alias if promoted. Returns the decision with both models."""
     previous = current_champion(client, name, alias)
     version = register(client, name, model_uri, candidate)
@@ -141,7 +142,7 @@ def settle(client: Any, name: str, alias: str, model_uri: str, candidate: Measur
     champion = candidate if decision == PROMOTED else previous
     assert champion is not None
     forced = force and previous is not None and previous.version != version
-    return {"decision": decision, "reason": reason, "forced": forced,
-            "name": name, "alias": alias, "candidate": asdict(candidate),
-            "previous": asdict(previous) if previous else None, "champion": asdict(champion),
-            "champion_uri": f"models:/{name}/{champion.version}"}
+    return RegistryOutcome(decision=decision, reason=reason, forced=forced, name=name, alias=alias,
+                           candidate=MeasuredModel(**asdict(candidate)),
+                           previous=MeasuredModel(**asdict(previous)) if previous else None,
+                           champion=MeasuredModel(**asdict(champion)), champion_uri=f"models:/{name}/{champion.version}")

@@ -2,7 +2,10 @@
 probabilities out (columns ``<task>_label`` and ``<task>_proba_<label>``).
 
 The saved model folder travels as a pyfunc artifact and the ``mtst`` package as code, so
-``mlflow.pyfunc.load_model("models:/mtst-multitask@champion")`` works without the repository.
+``mlflow.pyfunc.load_model("models:/mtst-multitask@champion")`` works without the repository. The backend that
+serves it (``torch``, ``onnx``, ``onnx-int8``: ``mtst.export.backend``) is chosen when the model is logged: for
+an ONNX backend the artifact is the ONNX export folder and the model's ``model_config`` names the backend, so
+the served model is exactly the graph that was measured.
 """
 
 from __future__ import annotations
@@ -14,10 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-try:  # the class is only needed where mlflow is installed; predict_frame is not
-    from mlflow.pyfunc import PythonModel
-except ImportError:  # pragma: no cover
-    PythonModel = object  # type: ignore[assignment,misc]
+from mlflow.pyfunc import PythonModel
 
 MODEL_ARTIFACT = "mtst_model"
 LABEL_SUFFIX, PROBA_INFIX = "_label", "_proba_"
@@ -52,12 +52,13 @@ def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 # predict() has no type hints on purpose: MLflow would validate inputs against them; the logged signature
 # does that instead (MLflow prints a one-time reminder about the missing hints).
 class MtstPyfunc(PythonModel):  # type: ignore[misc,valid-type]
-    """``mlflow.pyfunc`` wrapper around a saved ``MultiTaskSentenceTransformer``."""
+    """``mlflow.pyfunc`` wrapper around a saved model, run by the backend named in the model's ``model_config``."""
 
     def load_context(self, context: Any) -> None:
-        from mtst.model import MultiTaskSentenceTransformer
+        from mtst.export.backend import load_backend
 
-        self.model = MultiTaskSentenceTransformer.load(context.artifacts[MODEL_ARTIFACT])
+        backend = (getattr(context, "model_config", None) or {}).get("backend", "torch")
+        self.model = load_backend(context.artifacts[MODEL_ARTIFACT], backend)
 
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # no hints: MLflow would validate them
         if isinstance(model_input, pd.DataFrame):
@@ -72,29 +73,42 @@ class MtstPyfunc(PythonModel):  # type: ignore[misc,valid-type]
         return predict_frame(self.model, texts, batch_size)
 
 
-def pip_requirements() -> list[str]:
+def pip_requirements(backend: str = "torch") -> list[str]:
     """Exact versions of what the pyfunc imports (explicit: MLflow's inference of them takes seconds)."""
     from importlib.metadata import version
 
     packages = ["mlflow", "torch", "transformers", "safetensors", "numpy", "pandas", "tqdm"]
+    if backend != "torch":
+        packages += ["onnxruntime"]
     return [f"{name}=={version(name).split('+')[0]}" for name in packages]
 
 
-def log_pyfunc(model_dir: str | Path, model: Any, example_texts: Sequence[str], name: str = "model") -> Any:
-    """Log the saved model folder as a pyfunc on the active run, with signature and input example."""
+def log_pyfunc(model_dir: str | Path, model: Any, example_texts: Sequence[str], name: str = "model",
+               backend: str = "torch") -> Any:
+    """Log the model as a pyfunc on the active run, with signature and input example. ``backend`` picks what
+    serves it: the saved folder for ``torch``, its ONNX export (made here, cached) for ``onnx`` / ``onnx-int8``;
+    the signature and example output come from that backend."""
     import mlflow
     from mlflow.models import infer_signature
 
     import mtst
+    from mtst.export.backend import BACKENDS, cached_export, load_backend
 
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    artifact = Path(model_dir)
+    if backend != "torch":
+        artifact = cached_export(artifact, int8=backend == "onnx-int8")
+        model = load_backend(artifact, backend)
     example = pd.DataFrame({"text": list(example_texts)})
     signature = infer_signature(example, predict_frame(model, example["text"].tolist()))
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=str(Path(mtst.__file__).parent / "pyfunc_model.py"),  # models from code: no pickle
-        artifacts={MODEL_ARTIFACT: str(model_dir)},
+        artifacts={MODEL_ARTIFACT: str(artifact)},
         code_paths=[str(Path(mtst.__file__).parent)],
+        model_config={"backend": backend},
         signature=signature,
         input_example=example,
-        pip_requirements=pip_requirements(),
+        pip_requirements=pip_requirements(backend),
     )

@@ -20,7 +20,8 @@ from sklearn.metrics import f1_score
 
 from mtst.data.datasets import TASK_LABELS, load_split, read_jsonl_frame
 from mtst.data.splits import stratified_sample
-from mtst.io import atomic_dir, write_json, write_jsonl
+from mtst.contracts.training import HISTORY, STAGES, SUMMARY, Stages, TrainedParams, TrainSummary
+from mtst.io import atomic_dir, write_jsonl
 from mtst.model import MultiTaskSentenceTransformer
 
 
@@ -112,8 +113,9 @@ class TrainDirs:
                 total.backward()
                 optimizer.step()
                 history.append(record)
-        stages.append({"name": "heads", "start_step": stage_start, "end_step": len(history) - 1,
-                       "wall_s": round(time.perf_counter() - t0, 3),
+        stages.append({"name": "heads", "index": 0, "start_step": stage_start, "end_step": len(history) - 1,
+                       "steps": len(history) - stage_start, "tasks": list(recipe.tasks), "cached_embeddings": True,
+                       "wall_s": round(time.perf_counter() - t0, 3), "validation": self._validate(model, recipe.tasks),
                        "params": {"encoder": "frozen", "epochs": recipe.head_epochs, "lr_head": 0.01}})
 
         # stage 2: the top transformer block unfrozen, real forward/backward through the encoder
@@ -139,32 +141,44 @@ class TrainDirs:
                 total.backward()
                 optimizer.step()
                 history.append(record)
-            stages.append({"name": "unfreeze", "start_step": stage_start, "end_step": len(history) - 1,
+            stages.append({"name": "unfreeze", "index": 1, "start_step": stage_start, "end_step": len(history) - 1,
+                           "steps": len(history) - stage_start, "tasks": list(recipe.tasks), "cached_embeddings": False,
                            "wall_s": round(time.perf_counter() - t0, 3),
+                           "validation": self._validate(model, recipe.tasks),
                            "params": {"encoder": "top:1", "steps": recipe.unfreeze_steps, "lr_head": 0.001,
                                       "lr_encoder": 0.0001}})
         model.eval()
 
-        validation = {}
-        for task in recipe.tasks:
-            frame = load_split(self.splits, task, "validation")
-            proba = model.predict_proba(frame["text"].tolist())[task]
-            predicted = [TASK_LABELS[task][i] for i in proba.argmax(axis=1)]
-            validation[task] = {"macro_f1": float(f1_score(frame["label"], predicted, average="macro"))}
-
+        # the records in the trainer's contract (mtst.contracts.training), so readers see what a real run writes
+        wall = round(time.perf_counter() - start, 3)
+        summary = TrainSummary(
+            variant=variant, description=recipe.description, tasks=list(recipe.tasks), trained_tasks=list(recipe.tasks),
+            augmented=False, seed=self.seed, wall_s=wall, process_wall_s=wall, steps=len(history), world_size=1,
+            resumed_from_step=None, train_rows={t: len(load_split(self.splits, t, "train")) for t in recipe.tasks},
+            validation=stages[-1]["validation"], validation_by_stage={s["name"]: s["validation"] for s in stages},
+            params=TrainedParams(
+                variant={"description": recipe.description, "tasks": list(recipe.tasks), "augment": False,
+                         "init_from": None, "loss_weights": weights, "stages": [s["params"] for s in stages],
+                         **recipe.extra},
+                train={"seed": self.seed}, model={"encoder": None, "head": "linear"}))
         out = self.root / variant
         with atomic_dir(out) as tmp:
             model.save(tmp / "model")
-            write_jsonl(tmp / "history.jsonl", history)
-            write_json(tmp / "stages.json", stages)
-            write_json(tmp / "train_summary.json", {
-                "variant": variant, "description": recipe.description, "wall_s": round(time.perf_counter() - start, 3),
-                "steps": len(history), "tasks": list(recipe.tasks), "augmented": False, "seed": self.seed,
-                "params": {"tasks": list(recipe.tasks), "loss_weights": weights, "stages": [s["params"] for s in stages],
-                           **recipe.extra},
-                "validation": validation,
-            })
+            write_jsonl(tmp / HISTORY, history)
+            Stages.model_validate(stages).write(tmp / STAGES)
+            summary.write(tmp / SUMMARY)
         return out
+
+    def _validate(self, model: MultiTaskSentenceTransformer, tasks: tuple[str, ...]) -> dict[str, dict[str, float]]:
+        """Macro-F1 and accuracy of each head on the validation split, as the trainer records after a stage."""
+        scores = {}
+        for task in tasks:
+            frame = load_split(self.splits, task, "validation")
+            proba = model.predict_proba(frame["text"].tolist())[task]
+            predicted = [TASK_LABELS[task][i] for i in proba.argmax(axis=1)]
+            scores[task] = {"macro_f1": float(f1_score(frame["label"], predicted, average="macro")),
+                            "accuracy": float(np.mean(np.asarray(predicted) == frame["label"].to_numpy()))}
+        return scores
 
 
 def read_json(path: Path) -> Any:

@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from mtst.contracts.training import StageRecord  # noqa: E402
 from mtst.io import atomic_path  # noqa: E402
 
 TASK_COLORS = {"task_a": "#2272b4", "task_b": "#de7921"}
@@ -54,7 +55,7 @@ def _smooth(values: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(padded, kernel, mode="valid")
 
 
-def plot_loss(history: Sequence[Mapping[str, Any]], stages: Sequence[Mapping[str, Any]], title: str,
+def plot_loss(history: Sequence[Mapping[str, Any]], stages: Sequence[StageRecord], title: str,
               path: str | Path) -> Path:
     """Loss per task over optimisation steps (raw, faint; moving average, solid) with a dashed vertical line
     at each stage boundary, labelled with the stage that starts there."""
@@ -72,12 +73,9 @@ def plot_loss(history: Sequence[Mapping[str, Any]], stages: Sequence[Mapping[str
         label = f"{task} (mean of {window} steps)" if window > 1 else task
         ax.plot(steps, _smooth(values, window), color=color, linewidth=1.8, label=label)
     for i, stage in enumerate(stages):
-        start = stage.get("start_step")
-        if start is None:
-            continue
         if i > 0:
-            ax.axvline(start, color="#5f7281", linestyle="--", linewidth=1)
-        ax.text(start, 0.99, f" {stage.get('name', i)}", transform=ax.get_xaxis_transform(), va="top", ha="left",
+            ax.axvline(stage.start_step, color="#5f7281", linestyle="--", linewidth=1)
+        ax.text(stage.start_step, 0.99, f" {stage.name}", transform=ax.get_xaxis_transform(), va="top", ha="left",
                 fontsize=8, color="#445461")
     ax.set_xlabel("optimisation step")
     ax.set_ylabel("training loss")

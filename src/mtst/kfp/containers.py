@@ -132,12 +132,13 @@ def reliable_exit_codes() -> Iterator[None]:
         docker_task_handler.run_docker_container = original
 
 
-def tracking_uri(params_json: str) -> str:
-    """The MLflow store the tasks log to, resolved here as a task would resolve it in this checkout."""
+def tracking_uri(sections_json: str) -> str:
+    """The MLflow store the tasks log to (``sections_json``: a component's sections with ``tracking``, e.g.
+    ``evaluate_params``), resolved here as a task would resolve it in this checkout."""
     from mtst.config import TrackingParams
     from mtst.tracking import resolve_tracking_uri
 
-    return resolve_tracking_uri(TrackingParams(**json.loads(params_json).get("tracking", {})))
+    return resolve_tracking_uri(TrackingParams(**json.loads(sections_json).get("tracking", {})))
 
 
 def docker_runner(image: str, tracking_uri: str) -> Any:

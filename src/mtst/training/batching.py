@@ -13,22 +13,8 @@ import numpy as np
 import torch
 
 
-@dataclass
-class TokenizedTask:
-    """One task's training rows as token id lists plus integer labels."""
-
-    input_ids: list[list[int]]
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.input_ids)
-
-    @property
-    def lengths(self) -> np.ndarray:
-        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
-
-
 def tokenize_texts(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
+    """Token id lists, unpadded: each batch is padded later, only to its own longest row."""
     return tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)["input_ids"]
 
 

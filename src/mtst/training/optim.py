@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 from torch.optim import AdamW
 from torch.optim.lr_scheduler import LambdaLR
@@ -26,7 +28,12 @@ def build_optimizer(model: MultiTaskSentenceTransformer, stage: StageParams, ext
     return AdamW(groups)
 
 
-def warmup_linear(total_steps: int, warmup_ratio: float):
+def warmup_linear(total_steps: int, warmup_ratio: float) -> Callable[[int], float]:
+    """LR factor at each step: ``(step + 1) / warmup`` while warming up, then linear decay to 0 at ``total_steps``.
+
+    Not ``transformers.get_linear_schedule_with_warmup``: that one's warmup is ``step / warmup``, so it spends
+    the first step at lr 0 and runs one step behind this schedule through the warmup (the decay is the same).
+    Switching would change every trained variant that warms up (tests/test_training.py pins both facts)."""
     warmup = int(total_steps * warmup_ratio)
 
     def factor(step: int) -> float:
@@ -38,4 +45,5 @@ def warmup_linear(total_steps: int, warmup_ratio: float):
 
 
 def build_scheduler(optimizer: AdamW, total_steps: int, warmup_ratio: float) -> LambdaLR:
+    """The stage's schedule: :func:`warmup_linear` scaling every parameter group's learning rate."""
     return LambdaLR(optimizer, warmup_linear(total_steps, warmup_ratio))

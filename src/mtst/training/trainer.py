@@ -57,6 +57,28 @@ class TrainState:
     resumed_from_step: int | None = None
 
 
+@dataclass
+class _StagePlan:
+    """What a stage trains on and for how long (fixed before its first step)."""
+
+    tasks: list[str]
+    sizes: dict[str, int]
+    total: int
+    steps_per_epoch: int
+    use_cache: bool
+
+
+@dataclass
+class _StageRun:
+    """The stage's stateful parts, checkpointed mid-stage: weighting, optimiser, schedule, sampler."""
+
+    weighting: TaskLossWeighting
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: TaskBatchSampler
+    start: int
+
+
 class Trainer:
     def __init__(self, model: MultiTaskSentenceTransformer, variant_name: str, variant: VariantParams,
                  params: TrainParams, train: dict[str, TaskData], validation: dict[str, TaskData],
@@ -145,29 +167,44 @@ class Trainer:
         return unfrozen
 
     def _run_stage(self, index: int, resumed: dict[str, Any] | None) -> None:
-        stage, params, dist = self.variant.stages[index], self.params, self.dist
+        """Plan the stage, set what trains, build (or restore) its optimiser, run its steps, validate."""
+        stage = self.variant.stages[index]
+        plan = self._plan(stage)
+        self._configure_freezing(stage, 0, plan.steps_per_epoch)
+        began = time.perf_counter()  # the stage's wall time includes building the embedding cache
+        cache = self._embedding_cache(plan)
+        run = self._start_run(index, stage, plan, resumed)
+        self._run_steps(index, stage, plan, run, cache, began)
+        self._finish_stage(index, stage, plan, began)
+
+    def _plan(self, stage: StageParams) -> _StagePlan:
+        """The stage's tasks, step budget (epochs, capped by ``max_steps``) and whether it trains on cached vectors."""
+        params = self.params
         tasks = self._stage_tasks(stage)
         sizes = {t: len(self.train[t]) for t in tasks}
         total = steps_for(stage.epochs * params.epoch_scale, sizes, params.batch_size)
         for cap in (stage.max_steps, params.max_steps_per_stage):
             if cap:
                 total = min(total, cap)
-        steps_per_epoch = steps_for(1.0, sizes, params.batch_size)
-        use_cache = stage.encoder == "frozen" and params.embedding_cache
-        self._configure_freezing(stage, 0, steps_per_epoch)
-        began = time.perf_counter()  # the stage's wall time includes building the embedding cache
+        return _StagePlan(tasks, sizes, total, steps_for(1.0, sizes, params.batch_size),
+                          stage.encoder == "frozen" and params.embedding_cache)
 
-        cache: dict[str, torch.Tensor] = {}
-        if use_cache:
-            fingerprint = encoder_fingerprint(self.model)
-            cache = {t: cached_embeddings(self.model, self.train[t].texts, params.eval_batch_size, fingerprint).to(self.model.device)
-                     for t in tasks}
+    def _embedding_cache(self, plan: _StagePlan) -> dict[str, torch.Tensor]:
+        """Each task's training embeddings under the frozen encoder (empty unless the stage uses the cache)."""
+        if not plan.use_cache:
+            return {}
+        fingerprint = encoder_fingerprint(self.model)
+        return {t: cached_embeddings(self.model, self.train[t].texts, self.params.eval_batch_size, fingerprint)
+                .to(self.model.device) for t in plan.tasks}
 
-        weighting = TaskLossWeighting(tasks, stage.loss.weighting, stage.loss.weights)
-        optimizer = build_optimizer(self.model, stage, weighting, include_encoder=not use_cache)
-        scheduler = build_scheduler(optimizer, total, stage.warmup_ratio)
-        sampler = TaskBatchSampler({t: self.lengths[t] for t in tasks}, params.batch_size, params.seed, index,
-                                   params.length_grouping, min_batch=dist.world_size)
+    def _start_run(self, index: int, stage: StageParams, plan: _StagePlan, resumed: dict[str, Any] | None) -> _StageRun:
+        """Loss weighting, optimiser, schedule and sampler: restored from a mid-stage checkpoint, else seeded afresh."""
+        params = self.params
+        weighting = TaskLossWeighting(plan.tasks, stage.loss.weighting, stage.loss.weights)
+        optimizer = build_optimizer(self.model, stage, weighting, include_encoder=not plan.use_cache)
+        scheduler = build_scheduler(optimizer, plan.total, stage.warmup_ratio)
+        sampler = TaskBatchSampler({t: self.lengths[t] for t in plan.tasks}, params.batch_size, params.seed, index,
+                                   params.length_grouping, min_batch=self.dist.world_size)
         start = 0
         if resumed:
             optimizer.load_state_dict(resumed["optimizer"])
@@ -178,72 +215,94 @@ class Trainer:
             start = resumed["step_in_stage"]
         else:
             torch.manual_seed(params.seed * 1000 + index)
+        return _StageRun(weighting, optimizer, scheduler, sampler, start)
 
-        base_probs = task_probabilities(sizes, stage.sampling)
+    def _run_steps(self, index: int, stage: StageParams, plan: _StagePlan, run: _StageRun,
+                   cache: dict[str, torch.Tensor], began: float) -> None:
+        """The stage's optimisation steps from ``run.start``, with a checkpoint every ``checkpoint_every``."""
+        base_probs = task_probabilities(plan.sizes, stage.sampling)
         round_robin = stage.sampling.strategy == "round_robin" and stage.curriculum is None
         self.model.train()
-        if use_cache:
+        if plan.use_cache:
             self.model.encoder.eval()  # the cached vectors were computed in eval mode
         ema: dict[str, float] = {}
-        bar = tqdm(range(start, total), initial=start, total=total, disable=not self.show_progress,
+        bar = tqdm(range(run.start, plan.total), initial=run.start, total=plan.total, disable=not self.show_progress,
                    desc=f"{self.variant_name}/{stage.name}", unit="step", dynamic_ncols=True)
         for step in bar:
-            progress = step / max(1, total - 1)
-            probs, factors = dict(base_probs), {t: 1.0 for t in tasks}
-            if stage.curriculum:
-                mix = curriculum_mix(stage.curriculum, progress, tasks)
-                if stage.curriculum.target in ("sampling", "both"):
-                    probs = normalise(mix)
-                if stage.curriculum.target in ("loss", "both"):
-                    factors = {t: mix[t] * len(tasks) / sum(mix.values()) for t in tasks}
+            probs, factors = self._task_mix(stage, plan, base_probs, step)
+            unfrozen = None
             if stage.encoder == "gradual":
-                unfrozen = self._configure_freezing(stage, step, steps_per_epoch)
-            task = sampler.choose_task(step, probs, round_robin)
-            rows = shard(sampler.next_batch(task), dist.rank, dist.world_size)
-            labels = torch.as_tensor(self.train[task].labels[rows], dtype=torch.long, device=self.model.device)
-
-            if use_cache:
-                logits = self.model.heads[task](cache[task][rows])
-            else:
-                ids, mask = pad_batch([self.token_ids[task][i] for i in rows], self.model.tokenizer.pad_token_id,
-                                      params.pad_to)
-                with self._autocast():
-                    embeddings = self.model.embed_tokens(ids.to(self.model.device), mask.to(self.model.device))
-                logits = self.model.heads[task](embeddings.float())
-            loss = F.cross_entropy(logits, labels)
-            objective = weighting.weighted(task, loss, factors[task])
-            objective.backward()
-            dist.average_gradients(self.model, weighting, local_rows=len(rows))
-            torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-
-            loss_value = dist.mean(float(loss.detach()), len(rows))
+                unfrozen = self._configure_freezing(stage, step, plan.steps_per_epoch)
+            task = run.sampler.choose_task(step, probs, round_robin)
+            rows = shard(run.sampler.next_batch(task), self.dist.rank, self.dist.world_size)
+            loss_value = self._optimise(task, rows, factors[task], run, cache if plan.use_cache else None)
             ema[task] = loss_value if task not in ema else 0.9 * ema[task] + 0.1 * loss_value
-            record: dict[str, Any] = {"step": self.state.global_step, "stage": stage.name, "stage_index": index,
-                                      "epoch": round(step / steps_per_epoch, 4), "task": task,
-                                      f"loss/{task}": round(loss_value, 6)}
-            record.update({f"p/{t}": round(probs[t], 4) for t in tasks})
-            record.update({f"weight/{t}": round(w * factors[t], 4) for t, w in weighting.effective_weights().items()})
-            record.update({f"lr/{g['name']}": g["lr"] for g in optimizer.param_groups if g["name"] in ("heads", "encoder_0")})
-            if stage.encoder == "gradual":
-                record["unfrozen_layers"] = unfrozen
-            self.state.history.append(record)
-            self.state.global_step += 1
+            self._record(index, stage, plan, run, step, task, loss_value, probs, factors, unfrozen)
             failpoint("train.step")
             bar.set_postfix({f"loss_{t[-1]}": f"{v:.3f}" for t, v in ema.items()})
-            if (step + 1) % params.checkpoint_every == 0 and step + 1 < total:
-                self._checkpoint(index, step + 1, optimizer, scheduler, weighting, sampler, began)
+            if (step + 1) % self.params.checkpoint_every == 0 and step + 1 < plan.total:
+                self._checkpoint(index, step + 1, run.optimizer, run.scheduler, run.weighting, run.sampler, began)
         bar.close()
 
+    @staticmethod
+    def _task_mix(stage: StageParams, plan: _StagePlan, base_probs: dict[str, float],
+                  step: int) -> tuple[dict[str, float], dict[str, float]]:
+        """Sampling probabilities and loss factors at ``step``: the stage's own, or moved by its curriculum."""
+        probs, factors = dict(base_probs), {t: 1.0 for t in plan.tasks}
+        if stage.curriculum:
+            mix = curriculum_mix(stage.curriculum, step / max(1, plan.total - 1), plan.tasks)
+            if stage.curriculum.target in ("sampling", "both"):
+                probs = normalise(mix)
+            if stage.curriculum.target in ("loss", "both"):
+                factors = {t: mix[t] * len(plan.tasks) / sum(mix.values()) for t in plan.tasks}
+        return probs, factors
+
+    def _optimise(self, task: str, rows: np.ndarray, factor: float, run: _StageRun,
+                  cache: dict[str, torch.Tensor] | None) -> float:
+        """One step on this rank's ``rows`` of ``task`` (from cached vectors when given); returns the mean loss."""
+        model, dist = self.model, self.dist
+        labels = torch.as_tensor(self.train[task].labels[rows], dtype=torch.long, device=model.device)
+        if cache is not None:
+            logits = model.heads[task](cache[task][rows])
+        else:
+            ids, mask = pad_batch([self.token_ids[task][i] for i in rows], model.tokenizer.pad_token_id,
+                                  self.params.pad_to)
+            with self._autocast():
+                embeddings = model.embed_tokens(ids.to(model.device), mask.to(model.device))
+            logits = model.heads[task](embeddings.float())
+        loss = F.cross_entropy(logits, labels)
+        run.weighting.weighted(task, loss, factor).backward()
+        dist.average_gradients(model, run.weighting, local_rows=len(rows))
+        torch.nn.utils.clip_grad_norm_([p for g in run.optimizer.param_groups for p in g["params"]], 1.0)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad(set_to_none=True)
+        return dist.mean(float(loss.detach()), len(rows))
+
+    def _record(self, index: int, stage: StageParams, plan: _StagePlan, run: _StageRun, step: int, task: str,
+                loss_value: float, probs: dict[str, float], factors: dict[str, float], unfrozen: int | None) -> None:
+        """Append the step's line to the history (``history.jsonl``) and advance the global step."""
+        record: dict[str, Any] = {"step": self.state.global_step, "stage": stage.name, "stage_index": index,
+                                  "epoch": round(step / plan.steps_per_epoch, 4), "task": task,
+                                  f"loss/{task}": round(loss_value, 6)}
+        record.update({f"p/{t}": round(probs[t], 4) for t in plan.tasks})
+        record.update({f"weight/{t}": round(w * factors[t], 4) for t, w in run.weighting.effective_weights().items()})
+        record.update({f"lr/{g['name']}": g["lr"] for g in run.optimizer.param_groups
+                       if g["name"] in ("heads", "encoder_0")})
+        if unfrozen is not None:
+            record["unfrozen_layers"] = unfrozen
+        self.state.history.append(record)
+        self.state.global_step += 1
+
+    def _finish_stage(self, index: int, stage: StageParams, plan: _StagePlan, began: float) -> None:
+        """Validate, summarise the stage in ``state.stages`` and write the stage-end checkpoint."""
         self.model.eval()
         elapsed = self.state.wall_s + time.perf_counter() - began
         validation = self.validate()
         self.state.validation[stage.name] = validation
         self.state.stages.append({"name": stage.name, "index": index,
                                   "start_step": self._stage_start(index), "end_step": self.state.global_step,
-                                  "steps": total, "tasks": tasks, "cached_embeddings": use_cache,
+                                  "steps": plan.total, "tasks": plan.tasks, "cached_embeddings": plan.use_cache,
                                   "wall_s": round(elapsed, 3), "validation": validation,
                                   "params": stage.model_dump()})
         self.state.wall_s = 0.0

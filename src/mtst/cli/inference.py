@@ -1,0 +1,68 @@
+"""The commands that use a trained model: ``embed`` sentences, ``predict`` both tasks for a file, ``export``
+the model to ONNX."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mtst.cli.common import ParamsOpt, ProfileOpt, echo_json, user_errors
+from mtst.config import load_params
+
+
+@user_errors
+def embed(sentences: Annotated[list[str] | None, typer.Argument(help="sentences to embed")] = None,
+          file: Annotated[Path | None, typer.Option("--file", "-f", help="text file (one a line) or CSV/JSONL/Parquet with 'text'")] = None,
+          out: Annotated[Path | None, typer.Option("--out", "-o", help="write embeddings to .npy or .jsonl")] = None,
+          model: Annotated[Path | None, typer.Option(help="saved mtst model or HF model dir; default all-MiniLM-L6-v2")] = None,
+          batch_size: int = 64) -> None:
+    """Embed sentences; for up to 10 sentences, print their cosine similarity matrix."""
+    from mtst.embedding import load_encoder_model, read_sentences, save_embeddings, similarity_table
+
+    texts = list(sentences or []) + (read_sentences(file) if file else [])
+    if not texts:
+        raise typer.BadParameter("give sentences as arguments or --file")
+    embeddings = load_encoder_model(model).encode(texts, batch_size=batch_size, show_progress=len(texts) > batch_size)
+    if out:
+        save_embeddings(embeddings, texts, out)
+        typer.echo(f"wrote {embeddings.shape[0]} x {embeddings.shape[1]} embeddings to {out}")
+    if len(texts) <= 10:
+        typer.echo(similarity_table(texts, embeddings))
+
+
+@user_errors
+def predict(input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSONL / Parquet with a 'text' column")],
+            output: Annotated[Path, typer.Option("--output", "-o", help="JSONL: both tasks' labels and probabilities")],
+            model: Annotated[str | None, typer.Option("--model", "-m", help="saved model or training folder, MLflow model "
+                                                      "folder, or models:/<name>@<alias>; default the champion")] = None,
+            batch_size: int = 64,
+            backend: Annotated[str, typer.Option(help="torch | onnx | onnx-int8: what runs a local model folder "
+                                                 "(exported to ONNX on first use); an MLflow model keeps its own")] = "torch",
+            params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
+    """Predict both tasks for every sentence of a file."""
+    from mtst.prediction import predict_file
+
+    settings = load_params(params, profile)
+    reference = model or f"models:/{settings.compare.registered_model}@{settings.compare.alias}"
+    echo_json(predict_file(reference, input, output, batch_size, settings.tracking, backend=backend))
+
+
+@user_errors
+def export(model: Annotated[Path, typer.Option("--model", "-m", help="saved model folder or training folder")],
+           out: Annotated[Path, typer.Option("--out", "-o", help="export folder (written atomically, replaced as a whole)")],
+           format: Annotated[str, typer.Option("--format", help="export format: onnx")] = "onnx",
+           int8: Annotated[bool, typer.Option("--int8", help="int8 weights and int8 matrix products in the encoder "
+                                              "(ONNX Runtime MatMulNBits)")] = False) -> None:
+    """The whole model (encoder, pooling, every head) as one ONNX graph for ONNX Runtime, checked against torch
+    before it is written; run it with a backend of `onnx` (or `onnx-int8` after --int8)."""
+    from mtst.evaluation.speed import dir_size_mb
+    from mtst.export.onnx_export import export_onnx
+
+    if format != "onnx":
+        raise typer.BadParameter(f"{format!r} is not a supported format; use onnx", param_hint="--format")
+    config = export_onnx(model, out, int8=int8)
+    echo_json({"out": str(out), "format": format, "backend": "onnx-int8" if int8 else "onnx",
+               "size_mb": round(dir_size_mb(out), 1), "quantisation": config["quantisation"],
+               "fused_operators": config["fused_operators"], "parity": config["parity"]})

@@ -1,0 +1,14 @@
+"""The comparison over all evaluated freeze variants: the variant table, one multi-task model vs two
+single-task models (quality with paired-bootstrap intervals, training time, inference throughput, memory,
+parameters), a decision paragraph generated from those numbers, and the imbalance ablation table.
+
+Inputs are evaluation folders (``mtst evaluate``), read through ``mtst.contracts.evaluation``; the output is
+``comparison.json`` (``mtst.contracts.comparison.Comparison``) and ``comparison.md``. One concern per module:
+
+- ``results``: the eval folders as ``Result``, in the pipeline's declared variant order;
+- ``statistics``: macro-F1 and the paired bootstrap;
+- ``timing``: the models' throughput measured side by side;
+- ``decision``: the champion, the single-task baselines, multi-task vs separate and the recommendation;
+- ``ablation``: the ``staged_*`` variants against ``staged``;
+- ``report``: the ``Comparison`` record, its Markdown (``templates/comparison.md.j2``) and the chart rows.
+"""

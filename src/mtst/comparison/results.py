@@ -1,0 +1,75 @@
+"""The evaluated variants to compare, read through the eval-folder contracts, in the pipeline's declared order."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtst.contracts.comparison import Prediction, read_predictions
+from mtst.contracts.evaluation import EvalFolder, Metrics, MlflowInfo, VariantInfo
+from mtst.evaluation.errors import ComparisonError
+
+TASKS = ("task_a", "task_b")
+DOMAINS = ["tweets", "movie", "amazon", "nyt"]  # Task B's domains, in the report's column order
+
+
+@dataclass
+class Result:
+    """One eval folder: its flat metrics, what the variant is (``variant.json``; absent in folders evaluated
+    before it existed) and where it was logged (``mlflow.json``; only with tracking on)."""
+
+    variant: str
+    eval_dir: Path
+    metrics: Metrics
+    info: VariantInfo | None = None
+    mlflow: MlflowInfo | None = None
+
+    @property
+    def tasks(self) -> list[str]:
+        return list((self.info.tasks if self.info else None) or [t for t in TASKS if f"{t}.macro_f1" in self.metrics.root])
+
+    @property
+    def description(self) -> str:
+        return self.info.description if self.info else ""
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.info.params if self.info else {}
+
+    @property
+    def init_from(self) -> str | None:
+        """The variant this one starts from; flat in the params, or nested as the trainer writes them."""
+        return self.params.get("init_from") or (self.params.get("variant") or {}).get("init_from")
+
+    @property
+    def augmented(self) -> bool | None:
+        return self.info.augmented if self.info else None
+
+    def get(self, key: str) -> float | None:
+        value = self.metrics.get(key)
+        return None if value is None else float(value)
+
+    def predictions(self, task: str) -> list[Prediction]:
+        return read_predictions(self.eval_dir / "predictions" / f"{task}.jsonl")
+
+
+def load_results(eval_dirs: list[str | Path], order: list[str] | None = None) -> list[Result]:
+    """Every eval folder, sorted by :func:`order_key` over ``order`` (the pipeline's declared variants)."""
+    results = []
+    for folder in map(Path, eval_dirs):
+        if not (folder / "metrics.json").exists():
+            raise ComparisonError(f"{folder} has no metrics.json: run `mtst evaluate` for that variant first")
+        records = EvalFolder(folder)
+        info = records.variant()
+        results.append(Result(info.variant if info and info.variant else folder.name, folder, records.metrics(),
+                              info, records.mlflow()))
+    if not results:
+        raise ComparisonError("no evaluation folders to compare")
+    return sorted(results, key=lambda r: order_key(r.variant, order or []))
+
+
+def order_key(variant: str, order: list[str]) -> tuple[int, bool, str]:
+    """Declared variants in their declared order; then the others by name, the ``staged_*`` ablations last."""
+    rank = order.index(variant) if variant in order else len(order)
+    return rank, variant.startswith("staged_"), variant

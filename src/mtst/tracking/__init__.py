@@ -1,0 +1,51 @@
+"""MLflow tracking: where the store is, a fast preflight, and the run layout of a pipeline run.
+
+Store (``store``): ``$MLFLOW_TRACKING_URI`` if set, else ``tracking.uri`` from params.yaml, else the embedded
+store ``sqlite:///<repo>/mlflow.db`` with artifacts in ``<repo>/mlartifacts`` (``<repo>``: the nearest folder
+upwards from the working directory that holds ``params.yaml``). ``make ui`` / ``mtst ui`` serve that store (``ui``).
+
+Run layout in the experiment (``tracking.experiment``, default ``mtst``; ``layout`` and ``variant``)::
+
+    pipeline-<time>                      one parent run per pipeline run (tags mtst.role=pipeline, mtst.pipeline_id)
+      ├── <variant>                      one child per freeze variant: params, per-step curves, test metrics,
+      │     ├── <variant>:<stage>        plots, the pyfunc model (mtst.role=variant, mtst.variant)
+      │     └── ...                      one nested run per training stage (mtst.role=stage, mtst.stage)
+      └── ...                            the parent holds the validation summary + Data Docs and the comparison
+
+DVC stages and kfp tasks are separate processes, so they find the parent run like this:
+
+1. ``MTST_PIPELINE_RUN_ID`` names the parent run explicitly (a kfp task or a user may set it);
+2. else the *open* (status RUNNING) parent run tagged ``mtst.pipeline_id = <id>`` is reused, where ``<id>``
+   is ``$MTST_PIPELINE_ID`` (e.g. the kfp job id) or, by default, git commit + data hash + params hash, so
+   every stage of one ``dvc repro`` over the same code, data and parameters lands in the same parent;
+3. else a new parent is created. Two processes racing to create one both keep the oldest.
+
+``mtst compare`` finishes the parent run (status FINISHED); the next pipeline run opens a new one.
+
+Re-running a step is idempotent: a child run is identified by its parent run + ``mtst.variant`` (tags), and
+an evaluation that is re-run replaces its variant's child run and the stage runs under it (the old ones,
+complete or left half-logged by a crash, are deleted; MLflow keeps them recoverable in the trash). So after
+a tracking server is lost in the middle of a pipeline, re-running once it is back leaves exactly one child
+per variant under the same parent (still open: only ``compare`` finishes it).
+
+A store that fails while a step logs (server gone, refused, timing out) raises ``TrackingError`` naming the
+URI and what was being logged, so the CLI stops with exit code 2 and no traceback. HTTP calls are retried
+``MLFLOW_HTTP_REQUEST_MAX_RETRIES`` times (default here 3, backoff factor 1: about 7 s in all, instead of
+MLflow's own minutes); both environment variables override this.
+
+Modules: ``store`` (URI, preflight, failures, the ``Tracker`` client), ``layout`` (the parent run, a variant's
+identity, tags and run facts), ``values`` (keys and values MLflow accepts), ``variant`` (one variant's child
+run), ``ui`` (``mtst ui``). The names below are the package's interface.
+"""
+
+from mtst.evaluation.errors import TrackingError
+from mtst.tracking.layout import common_tags, data_hash, git_commit, pipeline_id, pipeline_run, variant_runs
+from mtst.tracking.store import (Tracker, default_tracking_uri, guard, local_artifact_root, preflight,
+                                 project_root, resolve_tracking_uri)
+from mtst.tracking.ui import ui_command
+from mtst.tracking.values import metric_key, numeric, param_items
+from mtst.tracking.variant import log_variant
+
+__all__ = ["Tracker", "TrackingError", "common_tags", "data_hash", "default_tracking_uri", "git_commit", "guard",
+           "local_artifact_root", "log_variant", "metric_key", "numeric", "param_items", "pipeline_id",
+           "pipeline_run", "preflight", "project_root", "resolve_tracking_uri", "ui_command", "variant_runs"]
