@@ -56,6 +56,7 @@ def main() -> None:
         work = Path(tmp)
         raw = read_params_dict(args.params)
         raw["train"].update(batch_size=args.batch_size, checkpoint_every=10_000, variants={"probe": _variant(args.steps)})
+        raw["pipeline"] = {"variants": ["probe"], "followups": {}}
         raw.setdefault("tracking", {})["enabled"] = False
         (work / "params.yaml").write_text(yaml.safe_dump(raw))
         threads = max(1, args.cores // args.nproc)

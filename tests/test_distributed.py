@@ -42,6 +42,7 @@ def ddp_setup(repo_root, data_dir, tmp_path_factory):
     raw = read_params_dict(repo_root / "params.yaml", "smoke")
     raw["model"].update(encoder_dropout=0.0, head_dropout=0.0)
     raw["train"].update(batch_size=16, checkpoint_every=1000, variants={"ddp_check": VARIANT})
+    raw["pipeline"] = {"variants": ["ddp_check"], "followups": {}}
     (work / "params.yaml").write_text(yaml.safe_dump(raw))
     prepare.run(load_params(work / "params.yaml").prepare, data_dir, work / "splits")
     return work

@@ -19,7 +19,8 @@ SAME, OTHER = "a" * 64, "b" * 64
 
 def _m(value: float | None, test: str | None = SAME, version: str = "2", metric: str = "mean_macro_f1",
        data: str = "d1") -> Measured:
-    return Measured(version, "staged", "run", metric, value, test, data)
+    return Measured(version=version, variant="staged", run_id="run", metric=metric, value=value,
+                    test_data_hash=test, data_hash=data)
 
 
 def test_decision_rules():

@@ -184,9 +184,11 @@ def attach_followups(train: TrainParams, followups: dict[str, str], where: str =
 
 
 class Params(BaseModel):
-    """All sections. Sections owned by later steps are kept as raw dicts until their step parses them."""
+    """All of params.yaml: one model per section, each validated when the file is loaded (a step then reads only
+    its own section). An unknown top-level section is refused: a misspelt one would otherwise be ignored and
+    its step would run on the defaults."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     data: DataParams = DataParams()
     prepare: PrepareParams = PrepareParams()

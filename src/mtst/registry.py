@@ -20,7 +20,6 @@ model (mean macro-F1 0.600) replace the default run's (0.754) without a word. So
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from mtst.comparison.results import Result
@@ -43,17 +42,9 @@ def test_data_hash(result: Result) -> str | None:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
-class Measured:
-    """A registered (or candidate) model's selection value and what it was measured on."""
-
-    version: str | None
-    variant: str
-    run_id: str | None
-    metric: str | None
-    value: float | None
-    test_data_hash: str | None
-    data_hash: str | None
+class Measured(MeasuredModel):
+    """A registered (or candidate) model's selection value and what it was measured on: the contract's record,
+    read from and written to the model version's tags."""
 
     @classmethod
     def from_version(cls, version: Any) -> Measured:
@@ -62,8 +53,9 @@ class Measured:
             value: float | None = float(tags[VALUE])
         except (KeyError, ValueError):
             value = None
-        return cls(str(version.version), tags.get(VARIANT, "?"), tags.get(RUN_ID) or version.run_id, tags.get(METRIC),
-                   value, tags.get(TEST_DATA_HASH), tags.get(DATA_HASH))
+        return cls(version=str(version.version), variant=tags.get(VARIANT, "?"),
+                   run_id=tags.get(RUN_ID) or version.run_id, metric=tags.get(METRIC), value=value,
+                   test_data_hash=tags.get(TEST_DATA_HASH), data_hash=tags.get(DATA_HASH))
 
     def tags(self) -> dict[str, str]:
         return {VARIANT: self.variant, RUN_ID: str(self.run_id), METRIC: str(self.metric), VALUE: str(self.value),
@@ -132,8 +124,7 @@ def settle(client: Any, name: str, alias: str, model_uri: str, candidate: Measur
     """Register the candidate, decide, move the alias if promoted. Returns the decision with both models."""
     previous = current_champion(client, name, alias)
     version = register(client, name, model_uri, candidate)
-    candidate = Measured(version, candidate.variant, candidate.run_id, candidate.metric, candidate.value,
-                         candidate.test_data_hash, candidate.data_hash)
+    candidate = candidate.model_copy(update={"version": version})
     decision, reason = decide(candidate, previous, force)
     if decision == PROMOTED:
         client.set_registered_model_alias(name, alias, version)
@@ -143,6 +134,5 @@ def settle(client: Any, name: str, alias: str, model_uri: str, candidate: Measur
     assert champion is not None
     forced = force and previous is not None and previous.version != version
     return RegistryOutcome(decision=decision, reason=reason, forced=forced, name=name, alias=alias,
-                           candidate=MeasuredModel(**asdict(candidate)),
-                           previous=MeasuredModel(**asdict(previous)) if previous else None,
-                           champion=MeasuredModel(**asdict(champion)), champion_uri=f"models:/{name}/{champion.version}")
+                           candidate=candidate, previous=previous, champion=champion,
+                           champion_uri=f"models:/{name}/{champion.version}")

@@ -89,8 +89,9 @@ def _register(tracker: Any, report: Comparison, results: list[Result], params: C
                              reason=f"`{champion.variant}` has no model logged in {redact_uri(tracker.uri)} "
                                     "(tracking.log_model off, or evaluated against another store)")
     model_uri = logged.model_uri
-    candidate = registry.Measured(None, champion.variant, logged.run_id, params.selection_metric,
-                                  report.champion_value, registry.test_data_hash(champion), mt.data_hash())
+    candidate = registry.Measured(version=None, variant=champion.variant, run_id=logged.run_id,
+                                  metric=params.selection_metric, value=report.champion_value,
+                                  test_data_hash=registry.test_data_hash(champion), data_hash=mt.data_hash())
     return registry.settle(tracker.client, params.registered_model, params.alias, model_uri, candidate, force)
 
 
