@@ -201,3 +201,22 @@ def test_predict_and_the_pyfunc_run_on_the_onnx_backends(smoke, torch_model, tmp
     expected = predict_frame(load_backend(smoke["train"], "onnx-int8"), texts)
     assert list(frame.columns) == list(expected.columns)
     assert np.abs(frame.filter(like="_proba_").to_numpy() - expected.filter(like="_proba_").to_numpy()).max() <= 1e-6
+
+
+def test_evaluate_runs_on_the_int8_backend_within_the_tolerance(smoke, tmp_path):
+    """`evaluate.backend: onnx-int8` scores, times and sizes the int8 graph: macro-F1 within 0.5 points of the
+    torch evaluation of the same model on each task, the export's size on disk, no torch-only memory figure."""
+    from mtst.config import EvaluateParams
+    from mtst.contracts.evaluation import EvaluationReport
+    from mtst.steps import evaluate
+
+    common = {"throughput_sentences": 16, "throughput_repeats": 1}
+    results = {backend: evaluate.run(EvaluateParams(backend=backend, **common), smoke["train"], smoke["splits"],
+                                     tmp_path / backend)
+               for backend in ("torch", "onnx-int8")}
+    for task in TASKS:
+        torch_f1, int8_f1 = (100 * results[b][f"{task}.macro_f1"] for b in ("torch", "onnx-int8"))
+        assert torch_f1 - int8_f1 <= 0.5, f"{task}: {torch_f1:.2f} with torch, {int8_f1:.2f} with onnx-int8"
+    report = EvaluationReport.read(tmp_path / "onnx-int8" / "report.json")
+    assert report.model.memory_mb is None and report.model.size_mb < results["torch"]["model.size_mb"]
+    assert "model.memory_mb" in results["torch"] and "model.memory_mb" not in results["onnx-int8"]

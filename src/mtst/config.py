@@ -124,6 +124,9 @@ class EvaluateParams(Section):
     throughput_batch_size: int = Field(32, ge=1)
     throughput_repeats: int = Field(3, ge=1, description="timed passes; the median counts")
     seed: int = 13
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch", description="what runs the model for the metrics, the timing and the logged pyfunc "
+                             "(mtst.export.backend: ONNX Runtime fp32, or int8 weights)")
 
 
 class TrackingParams(Section):

@@ -92,7 +92,7 @@ class Inference(BaseModel):
 class ModelSize(BaseModel):
     model_config = ConfigDict(extra="forbid")
     parameters: int
-    memory_mb: float
+    memory_mb: float | None = Field(None, description="parameters and buffers in memory (torch backend)")
     encoder_parameters: int | None = None
     head_parameters: int | None = None
     size_mb: float | None = None

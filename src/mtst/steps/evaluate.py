@@ -123,7 +123,8 @@ def score(model: Any, model_dir: Path, splits_dir: Path, params: EvaluateParams)
         report[task], predictions[task] = evaluate_task(model, task, load_split(splits_dir, task, params.split), params)
     sample = throughput_sample(splits_dir, params.split, params.throughput_sentences, params.seed)
     speed = measure_throughput(model, sample, params.throughput_batch_size, params.throughput_repeats)
-    return Scored(report, predictions, sample, speed, model_size(model, model_dir))
+    size = model_size(model, model_dir) if params.backend == "torch" else model.size()
+    return Scored(report, predictions, sample, speed, size)
 
 
 def flat_metrics(scored: Scored, n_tasks: int, summary: TrainSummary) -> Metrics:
@@ -183,7 +184,8 @@ def log_to_mlflow(folder: Path, trained: Trained, scored: Scored, metrics: Metri
     tracker = mt.Tracker.open(tracking)
     parent = tracker.pipeline_run(pipeline_params, validation_dir)
     return mt.log_variant(tracker, parent, trained.folder.path, folder, metrics.root, tracking,
-                          param_items_for_evaluate(params), example_texts=scored.sample[:3], model=model)
+                          param_items_for_evaluate(params), example_texts=scored.sample[:3], model=model,
+                          backend=params.backend)
 
 
 def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = "artifacts/splits",
@@ -193,7 +195,7 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
     """Evaluate ``train_dir`` on the ``params.split`` split of ``splits_dir``; log it to MLflow when
     ``tracking`` is given and enabled. Returns the flat metrics (plus ``mlflow`` ids when tracked)."""
     from mtst import tracking as mt
-    from mtst.model import MultiTaskSentenceTransformer
+    from mtst.export.backend import load_backend
 
     train_dir, splits_dir = Path(train_dir), Path(splits_dir)
     trained = load_trained(train_dir)
@@ -202,7 +204,7 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
     if track:
         mt.preflight(tracking)  # fail in seconds, before the model loads
 
-    model = MultiTaskSentenceTransformer.load(trained.folder.model_dir)
+    model = load_backend(trained.folder.model_dir, params.backend)  # ONNX: exported once, then cached
     scored = score(model, trained.folder.model_dir, splits_dir, params)
     metrics = flat_metrics(scored, len(model.tasks), trained.summary)
     result: dict[str, Any] = dict(metrics.root)

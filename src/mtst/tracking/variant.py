@@ -25,12 +25,13 @@ HISTORY_SKIP = {"step", "stage"}  # a history record's coordinates, not metrics
 def log_variant(tracker: Tracker, parent_id: str, train_dir: str | Path, eval_dir: str | Path,
                 metrics: Mapping[str, Any], params: TrackingParams, extra_params: Mapping[str, Any] | None = None,
                 example_texts: list[str] | None = None, model: Any = None,
-                root: str | Path | None = None) -> MlflowInfo:
+                root: str | Path | None = None, backend: str = "torch") -> MlflowInfo:
     """The variant's child run (replacing an earlier one under the same parent) with one nested run per stage.
 
     Child: params (the variant's effective training config, flattened, plus ``extra_params``), per-step
     curves from history.jsonl, ``stage_index`` at stage boundaries, the test metrics, plots, the training and
-    evaluation records as artifacts, and the model as a pyfunc. Stage runs: the stage's params and curves.
+    evaluation records as artifacts, and the model as a pyfunc served by ``backend``. Stage runs: the stage's
+    params and curves.
     A store failure on the way raises ``TrackingError``; the re-run replaces the half-logged child.
     """
     train = TrainFolder(train_dir)
@@ -47,7 +48,8 @@ def log_variant(tracker: Tracker, parent_id: str, train_dir: str | Path, eval_di
         stage_runs = {stage.name: _stage_run(tracker, run_id, variant, index, stage, history, tags,
                                              params.log_step_metrics) for index, stage in enumerate(stages)}
         _log_records(tracker, run_id, train.path, Path(eval_dir))
-        model_uri = _log_model(tracker, run_id, train.model_dir, model, example_texts) if params.log_model else None
+        model_uri = _log_model(tracker, run_id, train.model_dir, model, example_texts, backend) \
+            if params.log_model else None
         tracker.client.set_terminated(run_id, "FINISHED")
     return MlflowInfo(tracking_uri=redact_uri(tracker.uri), experiment_id=tracker.experiment_id,
                       parent_run_id=parent_id, run_id=run_id, stage_run_ids=stage_runs, model_uri=model_uri,
@@ -129,7 +131,8 @@ def _log_records(tracker: Tracker, run_id: str, train_dir: Path, eval_dir: Path)
         tracker.client.log_artifacts(run_id, str(eval_dir / "plots"), "plots")
 
 
-def _log_model(tracker: Tracker, run_id: str, model_dir: Path, model: Any, example_texts: list[str] | None) -> str | None:
+def _log_model(tracker: Tracker, run_id: str, model_dir: Path, model: Any, example_texts: list[str] | None,
+               backend: str = "torch") -> str | None:
     """The model as an MLflow pyfunc on the child run (tag ``mtst.model_uri``); None without a model."""
     import mlflow
 
@@ -138,6 +141,6 @@ def _log_model(tracker: Tracker, run_id: str, model_dir: Path, model: Any, examp
     if model is None:
         return None
     with mlflow.start_run(run_id=run_id):
-        model_uri = log_pyfunc(model_dir, model, example_texts or ["An example sentence."]).model_uri
+        model_uri = log_pyfunc(model_dir, model, example_texts or ["An example sentence."], backend=backend).model_uri
     tracker.set_tags(run_id, {"mtst.model_uri": model_uri})
     return model_uri
