@@ -28,3 +28,17 @@ def curriculum_mix(curriculum: CurriculumParams, progress: float, tasks: list[st
 def normalise(values: dict[str, float]) -> dict[str, float]:
     total = sum(values.values())
     return {t: v / total for t, v in values.items()}
+
+
+def task_mix(curriculum: CurriculumParams | None, base_probs: dict[str, float], tasks: list[str], step: int,
+             total: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Sampling probabilities and loss factors at ``step`` of ``total``: the stage's own, or moved by its
+    curriculum (on sampling, on the loss weights, or both)."""
+    probs, factors = dict(base_probs), {t: 1.0 for t in tasks}
+    if curriculum:
+        mix = curriculum_mix(curriculum, step / max(1, total - 1), tasks)
+        if curriculum.target in ("sampling", "both"):
+            probs = normalise(mix)
+        if curriculum.target in ("loss", "both"):
+            factors = {t: mix[t] * len(tasks) / sum(mix.values()) for t in tasks}
+    return probs, factors

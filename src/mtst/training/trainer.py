@@ -28,9 +28,10 @@ from mtst.failpoints import failpoint
 from mtst.training.checkpoint import has_checkpoint, load_checkpoint, read_state, restore_rng, save_checkpoint
 from mtst.training import fingerprint as fp
 from mtst.training.distributed import Distributed
+from mtst.training.freezing import apply_freezing
 from mtst.training.losses import TaskLossWeighting
 from mtst.training.optim import build_optimizer, build_scheduler
-from mtst.training.sampling import curriculum_mix, normalise, task_probabilities
+from mtst.training.sampling import task_mix, task_probabilities
 from mtst.training.schema import StageParams, TrainParams, VariantParams
 
 
@@ -141,36 +142,11 @@ class Trainer:
     def _stage_tasks(self, stage: StageParams) -> list[str]:
         return list(stage.tasks or self.variant.tasks)
 
-    def _configure_freezing(self, stage: StageParams, step: int, steps_per_epoch: int) -> int:
-        """Apply the stage's encoder mode for ``step``; return how many encoder blocks are trainable."""
-        model, depth = self.model, len(self.model.encoder_layers)
-        if stage.encoder == "frozen":
-            model.freeze_encoder()
-            unfrozen = 0
-        elif stage.encoder == "all":
-            model.unfreeze_encoder()
-            unfrozen = depth + 1
-        elif stage.encoder.startswith("top:"):
-            unfrozen = int(stage.encoder.split(":")[1])
-            model.unfreeze_top_layers(unfrozen)
-        else:  # gradual
-            u = stage.unfreeze
-            interval = steps_per_epoch if u.every == "epoch" else u.every_steps
-            unfrozen = min(u.initial_layers + u.layers_per_step * (step // interval), u.max_layers)
-            model.unfreeze_top_layers(unfrozen)
-        tasks = self._stage_tasks(stage)
-        for task in model.tasks:
-            if task in tasks and task not in stage.freeze_heads:
-                model.unfreeze_head(task)
-            else:
-                model.freeze_head(task)
-        return unfrozen
-
     def _run_stage(self, index: int, resumed: dict[str, Any] | None) -> None:
         """Plan the stage, set what trains, build (or restore) its optimiser, run its steps, validate."""
         stage = self.variant.stages[index]
         plan = self._plan(stage)
-        self._configure_freezing(stage, 0, plan.steps_per_epoch)
+        apply_freezing(self.model, stage, plan.tasks, 0, plan.steps_per_epoch)
         began = time.perf_counter()  # the stage's wall time includes building the embedding cache
         cache = self._embedding_cache(plan)
         run = self._start_run(index, stage, plan, resumed)
@@ -229,10 +205,10 @@ class Trainer:
         bar = tqdm(range(run.start, plan.total), initial=run.start, total=plan.total, disable=not self.show_progress,
                    desc=f"{self.variant_name}/{stage.name}", unit="step", dynamic_ncols=True)
         for step in bar:
-            probs, factors = self._task_mix(stage, plan, base_probs, step)
+            probs, factors = task_mix(stage.curriculum, base_probs, plan.tasks, step, plan.total)
             unfrozen = None
             if stage.encoder == "gradual":
-                unfrozen = self._configure_freezing(stage, step, plan.steps_per_epoch)
+                unfrozen = apply_freezing(self.model, stage, plan.tasks, step, plan.steps_per_epoch)
             task = run.sampler.choose_task(step, probs, round_robin)
             rows = shard(run.sampler.next_batch(task), self.dist.rank, self.dist.world_size)
             loss_value = self._optimise(task, rows, factors[task], run, cache if plan.use_cache else None)
@@ -243,19 +219,6 @@ class Trainer:
             if (step + 1) % self.params.checkpoint_every == 0 and step + 1 < plan.total:
                 self._checkpoint(index, step + 1, run.optimizer, run.scheduler, run.weighting, run.sampler, began)
         bar.close()
-
-    @staticmethod
-    def _task_mix(stage: StageParams, plan: _StagePlan, base_probs: dict[str, float],
-                  step: int) -> tuple[dict[str, float], dict[str, float]]:
-        """Sampling probabilities and loss factors at ``step``: the stage's own, or moved by its curriculum."""
-        probs, factors = dict(base_probs), {t: 1.0 for t in plan.tasks}
-        if stage.curriculum:
-            mix = curriculum_mix(stage.curriculum, step / max(1, plan.total - 1), plan.tasks)
-            if stage.curriculum.target in ("sampling", "both"):
-                probs = normalise(mix)
-            if stage.curriculum.target in ("loss", "both"):
-                factors = {t: mix[t] * len(plan.tasks) / sum(mix.values()) for t in plan.tasks}
-        return probs, factors
 
     def _optimise(self, task: str, rows: np.ndarray, factor: float, run: _StageRun,
                   cache: dict[str, torch.Tensor] | None) -> float:
