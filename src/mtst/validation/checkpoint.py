@@ -2,8 +2,9 @@
 
 Every batch is staged as a Parquet file in a private temporary folder and read by a pandas filesystem
 data source, so a single GX Checkpoint (with one ValidationDefinition per table and the derived frames)
-validates everything in one run and its ``UpdateDataDocsAction`` renders the Data Docs site. The GX context
-is ephemeral: nothing is written outside the staging folder and the Data Docs folder.
+validates everything in one run; one ``build_data_docs`` then renders the Data Docs site, which works offline
+and names each result by the file it checked (``offline_docs``). The GX context is ephemeral: nothing is
+written outside the staging folder and the Data Docs folder.
 
 Each expectation carries ``meta.rule``, the short rule name used in summaries and tests, and a severity:
 ``critical`` expectations fail the run, ``warning`` ones (class imbalance, U+FFFD replacement characters)
@@ -172,15 +173,13 @@ def run_checkpoint(batch_list: list[Batch], docs_dir: Path | None, work_dir: Pat
         ProgressBarsConfig,
     )
 
+    from mtst.validation import offline_docs
+
     config = DataContextConfig(store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
                                analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False))
     context = gx.get_context(mode="ephemeral", project_config=config)
     if docs_dir is not None:
-        context.add_data_docs_site("mtst", {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
+        context.add_data_docs_site("mtst", offline_docs.site_config(docs_dir))
     work_dir = work_dir if work_dir is not None else (docs_dir.parent if docs_dir is not None else None)
     staging = Path(tempfile.mkdtemp(prefix=".gx-staging-" if work_dir is not None else "mtst-gx-", dir=work_dir))
     try:
@@ -188,7 +187,7 @@ def run_checkpoint(batch_list: list[Batch], docs_dir: Path | None, work_dir: Pat
         definitions = []
         for i, batch in enumerate(batch_list):
             name = _gx_name(batch.name)
-            filename = f"{i:03d}.parquet"
+            filename = offline_docs.staged_name(i, batch.file)
             batch.frame.reset_index(drop=True).to_parquet(staging / filename, index=False)
             definition = source.add_parquet_asset(name).add_batch_definition_path("file", path=filename)
             suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=[copy.copy(e) for e in batch.expectations]))
@@ -198,6 +197,7 @@ def run_checkpoint(batch_list: list[Batch], docs_dir: Path | None, work_dir: Pat
             name="mtst", validation_definitions=definitions, result_format={"result_format": "COMPLETE"}))
         result = checkpoint.run()
         if docs_dir is not None:
+            offline_docs.name_results(context, result.run_results, [batch.file for batch in batch_list])
             # One build for the whole run: an UpdateDataDocsAction on the Checkpoint rebuilds the site once per
             # validation definition, which costs ~3x as much for the same pages.
             context.build_data_docs(site_names=["mtst"])
