@@ -33,7 +33,7 @@ run: data  ## the whole pipeline (dvc repro) on the active profile of params.yam
 	@echo
 	@echo "comparison report: $(CURDIR)/reports/comparison.md (chart: reports/comparison.png)"
 	@echo "metrics:           $(BIN)/dvc metrics show   |   plots: $(BIN)/dvc plots show"
-	@echo "MLflow runs:       make ui  ->  http://127.0.0.1:5000 (store: $(CURDIR)/mlflow.db)"
+	@echo "MLflow runs:       make ui  (prints the training-runs URL; store: $(CURDIR)/mlflow.db)"
 
 test: data browser images  ## the test suite (slow benchmarks-sized tests excluded)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -82,6 +82,46 @@ def test_champion_is_registered_with_the_alias(tracked_pipeline):
     assert version.run_id == tracked_pipeline.evaluations[best]["mlflow"]["run_id"]
 
 
+def test_serving_table_and_the_registered_backend(tracked_pipeline):
+    """All three backends serve the champion side by side; the choice follows the rule on the table's numbers,
+    and the registered version is the chosen backend's pyfunc, tagged with it."""
+    from mlflow import MlflowClient
+
+    from mtst.comparison.serving import Measured, choose
+
+    report = json.loads((tracked_pipeline.reports / "comparison.json").read_text())
+    serving, champion = report["serving"], report["champion"]
+    rows = {r["backend"]: r for r in serving["rows"]}
+    assert serving["variant"] == champion and list(rows) == ["torch", "onnx", "onnx-int8"]
+    assert serving["test_rows"] == {"task_a": 90, "task_b": 90}  # the whole test split of the mini splits
+    metrics = json.loads((tracked_pipeline.eval_dirs[champion] / "metrics.json").read_text())
+    for task in ("task_a", "task_b"):  # torch's macro-F1 is the evaluation's (other batches: a near-tie may flip)
+        assert rows["torch"]["macro_f1"][task] == pytest.approx(metrics[f"{task}.macro_f1"], abs=0.02)
+        assert all(r["task_sentences_per_s"][task] > 0 for r in rows.values())
+    assert rows["onnx-int8"]["size_mb"] < rows["onnx"]["size_mb"]
+    measured = {b: Measured(r["task_sentences_per_s"], r["macro_f1"], r["size_mb"]) for b, r in rows.items()}
+    chosen = serving["chosen"]
+    assert (chosen, serving["reason"]) == choose(measured, 0.5) and tracked_pipeline.summary["serving_backend"] == chosen
+    assert [b for b, r in rows.items() if r["chosen"]] == [chosen]
+    md = (tracked_pipeline.reports / "comparison.md").read_text()
+    assert f"**Served by {chosen}**" in md and re.search(rf"^\| {re.escape(chosen)} \|.*\| \*\*yes\*\* \|$", md, re.M)
+
+    client = MlflowClient(tracking_uri=tracked_pipeline.uri, registry_uri=tracked_pipeline.uri)
+    parent = client.get_run(tracked_pipeline.summary["registered"]["parent_run_id"])
+    assert parent.data.tags["mtst.serving_backend"] == chosen
+    for backend, row in rows.items():
+        assert parent.data.metrics[f"serving.{backend}.task_b.sentences_per_s"] == pytest.approx(row["task_sentences_per_s"]["task_b"])
+        assert parent.data.metrics[f"serving.{backend}.task_a.macro_f1"] == pytest.approx(row["macro_f1"]["task_a"])
+    version = client.get_model_version("mtst-multitask", tracked_pipeline.summary["registered"]["version"])
+    assert version.tags["mtst.backend"] == chosen == report["registry"]["candidate"]["backend"]
+    child = client.get_run(tracked_pipeline.evaluations[champion]["mlflow"]["run_id"])
+    logged = client.get_logged_model(version.source.removeprefix("models:/"))
+    assert logged.source_run_id == child.info.run_id
+    assert logged.name == ("model" if chosen == "torch" else f"model-{chosen}")
+    if chosen != "torch":
+        assert child.data.tags[f"mtst.model_uri.{chosen}"] == version.source
+
+
 def test_compare_cli_without_tracking(tracked_pipeline, tmp_path):
     from mtst.cli import app
 
@@ -92,6 +132,8 @@ def test_compare_cli_without_tracking(tracked_pipeline, tmp_path):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["champion"] == tracked_pipeline.summary["champion"] and summary["registered"] is None
+    assert summary["serving_backend"] in ("torch", "onnx", "onnx-int8")  # tracking off: the table is still there
+    assert f"**Served by {summary['serving_backend']}**" in (tmp_path / "reports" / "comparison.md").read_text()
     assert {p.name for p in (tmp_path / "reports").iterdir()} >= {"comparison.md", "comparison.png", "comparison.json"}
 
 

@@ -17,12 +17,13 @@ from mtst.comparison.report import build, render_markdown
 from mtst.comparison.results import load_results
 from mtst.config import CompareParams
 from mtst.contracts import ContractError
-from mtst.contracts.comparison import Comparison, NotRegistered, RegistryOutcome, read_predictions
+from mtst.comparison.serving import Measured, choose, rows
+from mtst.contracts.comparison import Comparison, NotRegistered, RegistryOutcome, Serving, read_predictions
 
 GOLDEN = Path(__file__).parent / "golden" / "comparison.md"
 LABELS = {"task_a": ["business", "politics", "sports"], "task_b": ["negative", "neutral", "positive"]}
 DOMAINS = ["tweets", "movie", "amazon", "nyt"]
-PARAMS = CompareParams(bootstrap=200)
+PARAMS = CompareParams(bootstrap=200, serving_backends=[])  # the golden report predates the serving table
 # variant: (tasks, Task A / Task B macro-F1, accuracy of its predictions, params that differ, training seconds)
 VARIANTS = {
     "frozen": (["task_a", "task_b"], 0.80, 0.60, 0.7, {}, 30.0),
@@ -138,3 +139,37 @@ def test_comparison_json_round_trips_and_bad_files_are_named(eval_dirs, tmp_path
     predictions.write_text("\n".join([lines[0], json.dumps({"id": "x", "label": "positive"}), *lines[2:]]) + "\n")
     with pytest.raises(ContractError, match=re.escape(f"{predictions}, line 2: not a valid Prediction (predicted: Field required")):
         read_predictions(predictions)
+
+
+def test_serving_table_and_its_paragraphs(eval_dirs):
+    results = load_results(eval_dirs, ORDER)
+    params = CompareParams(bootstrap=0)  # the serving table on: these folders have no model to measure
+    report = build(results, params)
+    assert report.serving is not None and report.serving.rows == [] and report.serving.chosen is None
+    md = render_markdown(report, results, params, "c")
+    assert f"## Serving\n\nNot measured: the model folder {eval_dirs[0].parent / 'train' / 'followup' / 'model'} is not " \
+           "here; the registered champion keeps the backend its evaluation logged.\n\n## Model registry" in md
+    measured = {"torch": Measured({"task_a": 160.0, "task_b": 150.0}, {"task_a": 0.85, "task_b": 0.66}, 87.1),
+                "onnx": Measured({"task_a": 180.0, "task_b": 170.0}, {"task_a": 0.85, "task_b": 0.66}, 87.3),
+                "onnx-int8": Measured({"task_a": 400.0, "task_b": 330.0}, {"task_a": 0.852, "task_b": 0.64}, 23.4)}
+    chosen, reason = choose(measured, 0.5)
+    report.serving = Serving(variant="followup", split="test", test_rows={"task_a": 300, "task_b": 200}, batch_size=32,
+                             tolerance=0.5, rows=rows(measured, 0.5, chosen), chosen=chosen, reason=reason)
+    report.registry = _kept_elsewhere()
+    report.registry.candidate.backend = "onnx"
+    md = render_markdown(report, results, params, "c")
+    table = md.split("## Serving\n\n")[1].split("\n\n")[0].splitlines()
+    assert table == [
+        "| backend | Task A sentences/s | Task B sentences/s | ratio to torch | Task A macro-F1 | Task B macro-F1 | "
+        "change vs torch (points) | size (MB) | chosen |",
+        "| --- | --: | --: | --: | --: | --: | --: | --: | :-: |",
+        "| torch | 160.0 | 150.0 | 1.00× | 85.0 | 66.0 | +0.00 / +0.00 | 87.1 |  |",
+        "| onnx | 180.0 | 170.0 | 1.13× | 85.0 | 66.0 | +0.00 / +0.00 | 87.3 | **yes** |",
+        "| onnx-int8 | 400.0 | 330.0 | 2.20× | 85.2 | 64.0 | +0.20 / -2.00 | 23.4 | over tolerance |"]
+    assert ("on the whole test split (300 sentences for Task A, 200 sentences for Task B), sentences/s timed on "
+            "those same sentences, every backend in turn on each chunk of 256 at batch size 32") in md
+    assert f"**Served by onnx**, because {reason}." in md and "onnx-int8 loses 2.00 points on task_b" in reason
+    assert "this run's best model is registered as version 4 (`followup`, mean_macro_f1 0.7600, test-set hash " \
+           "0123456789ab, served by onnx) without the alias" in md
+    report.write(Path(eval_dirs[0].parent / "comparison.json"))
+    assert Comparison.read(eval_dirs[0].parent / "comparison.json") == report

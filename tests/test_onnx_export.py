@@ -1,6 +1,9 @@
 """ONNX export and the ONNX Runtime backend on a real smoke model: `mtst train --variant frozen --profile smoke`
-(the real trainer on the smoke profile's real splits), exported by `mtst export`, compared with torch on the
-smoke test split: fp32 within 1e-4, int8 within 0.5 macro-F1 points on each task."""
+(the real trainer on the smoke profile's real splits), exported by `mtst export`, compared with torch: fp32 within 1e-4, int8 within 0.5 macro-F1 points on each task.
+
+The model is the smoke profile's; its test split is the default profile's (2,000 sentences a task, the
+same rows `dvc repro` scores). On the smoke profile's 300 a single changed prediction moves macro-F1 by
+0.3-0.5 points, so a 0.5-point tolerance there would test chance, not the quantisation."""
 
 from __future__ import annotations
 
@@ -33,7 +36,8 @@ def smoke(repo_root, data_dir, tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MTST_EMBEDDING_CACHE", str(repo_root / ".cache" / "embeddings"))
         patch.setenv("MTST_ONNX_CACHE", str(work / "onnx-cache"))
-        prepare.run(params.prepare, data_dir, work / "splits")
+        default_test = load_params(repo_root / "params.yaml", "default").prepare.test_limit
+        prepare.run(params.prepare.model_copy(update={"test_limit": default_test}), data_dir, work / "splits")
         train.run(params, "frozen", work / "splits", work / "train", show_progress=False)
         yield {"work": work, "splits": work / "splits", "train": work / "train",
                "test": {task: load_split(work / "splits", task, "test") for task in TASKS}}
@@ -98,17 +102,17 @@ def test_fp32_export_equals_torch_on_real_sentences(smoke, torch_model, fp32_exp
     assert model.size()["parameters"] == pytest.approx(sum(p.numel() for p in torch_model.parameters()), rel=0.01)
 
 
-def test_int8_keeps_macro_f1_within_half_a_point_on_the_smoke_test_split(smoke, torch_model):
+def test_int8_keeps_macro_f1_within_half_a_point_on_the_default_test_split(smoke, torch_model):
     from mtst.export import load_backend
     from mtst.export.backend import cache_root
 
     start = time.perf_counter()
     model = load_backend(smoke["train"], "onnx-int8")  # exported into the cache on first use
     first_s = time.perf_counter() - start
-    assert model.backend == "onnx-int8" and model.quantisation["bits"] == 8
+    assert model.backend == "onnx-int8" and model.quantisation["method"] == "quantize_dynamic"
     (folder,) = list(cache_root().iterdir())
     graph = (folder / "model.onnx").read_bytes()
-    assert b"MatMulNBits" in graph  # really quantised: an fp32 graph would pass trivially
+    assert b"DynamicQuantizeLinear" in graph and b"MatMulInteger" in graph  # really quantised: an fp32 graph would pass trivially
 
     for task in TASKS:
         frame = smoke["test"][task]

@@ -32,7 +32,6 @@ def _check_rows(rows, tasks=("task_a", "task_b")):
 
 
 def test_predict_with_the_champion_alias_over_http(tracked_pipeline, mini_splits, tmp_path, monkeypatch):
-    from mtst.model import MultiTaskSentenceTransformer
     from mtst.serving import predict_frame
 
     topics = load_split(mini_splits, "task_a", "test").sample(20, random_state=1)
@@ -50,18 +49,23 @@ def test_predict_with_the_champion_alias_over_http(tracked_pipeline, mini_splits
     # the alias is resolved to the version that answered, and said so: stderr, every row, the summary
     from mlflow import MlflowClient
 
-    version = MlflowClient(tracked_pipeline.uri, tracked_pipeline.uri).get_model_version_by_alias("mtst-multitask",
-                                                                                                   "champion").version
+    champion_version = MlflowClient(tracked_pipeline.uri, tracked_pipeline.uri).get_model_version_by_alias(
+        "mtst-multitask", "champion")
+    version, backend = champion_version.version, champion_version.tags["mtst.backend"]
     resolved = f"models:/mtst-multitask/{version}"
     assert f"mtst predict: model {resolved} (resolved from models:/mtst-multitask@champion)" in result.stderr
     assert {r["model"] for r in rows} == {resolved} and json.loads(result.stdout)["model_version"] == str(version)
     accuracy = np.mean([r["task_a"]["label"] == label for r, label in zip(rows[:20], topics["label"], strict=True)])
     assert accuracy > 0.4  # 5 topics: a real champion is well above chance on real BBC sentences
 
-    # the alias resolves to the champion's own model: same probabilities as its saved folder
+    # the alias resolves to the champion's own model, served by the backend its version names: the same
+    # probabilities as its saved folder run by that backend
+    from mtst.export import load_backend
+
     champion = tracked_pipeline.summary["champion"]
     model_dir = json.loads((tracked_pipeline.eval_dirs[champion] / "variant.json").read_text())["model_dir"]
-    local = predict_frame(MultiTaskSentenceTransformer.load(model_dir), frame["text"].tolist())
+    assert backend == tracked_pipeline.summary["serving_backend"]
+    local = predict_frame(load_backend(model_dir, backend), frame["text"].tolist())
     np.testing.assert_allclose([r["task_b"]["probabilities"]["positive"] for r in rows],
                                local["task_b_proba_positive"].to_numpy(), atol=1e-5)
 

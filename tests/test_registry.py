@@ -13,7 +13,7 @@ import pytest
 from mtst.config import CompareParams, TrackingParams
 from mtst.registry import KEPT, PROMOTED, Measured, decide
 
-COMPARE = CompareParams(bootstrap=0, measure_inference=False)
+COMPARE = CompareParams(bootstrap=0, measure_inference=False, serving_backends=[])  # the serving table: test_compare
 SAME, OTHER = "a" * 64, "b" * 64
 
 
@@ -38,6 +38,9 @@ def test_decision_rules():
     assert decide(_m(0.99), _m(0.5, test=None, version="1"), False)[0] == KEPT  # registered before the tags existed
     assert decide(_m(0.10, test=OTHER), champion, True)[0] == PROMOTED  # forced
     assert decide(_m(0.754, version="1"), champion, False)[0] == KEPT  # a re-run: already the champion
+    # the backend is recorded, not judged: the same numbers served by ONNX int8 decide the same way
+    assert decide(_m(0.80).model_copy(update={"backend": "onnx-int8"}), champion, False)[0] == PROMOTED
+    assert _m(0.8).tags()["mtst.backend"] == "torch"  # versions registered before the serving table: torch
 
 
 def _smaller_test_split(mini_splits, root):
@@ -93,6 +96,7 @@ def test_alias_moves_only_to_a_better_model_on_the_same_test_data(train_dirs, mi
     version = client.get_model_version("mtst-multitask", won["version"])
     assert version.tags["mtst.test_data_hash"] == registry["candidate"]["test_data_hash"] != "None"
     assert version.tags["mtst.data_hash"] == registry["candidate"]["data_hash"]
+    assert version.tags["mtst.backend"] == registry["candidate"]["backend"] == "torch"  # no serving table: evaluate's
 
     # the smoke-like run, measured on a smaller test split: registered, but the alias stays
     smoke = evaluate_all(["frozen"], _smaller_test_split(mini_splits, tmp_path / "small"), "smoke")

@@ -173,3 +173,92 @@ def test_tracked_pipeline_layout_over_http(tracked_pipeline, train_dirs):
         history = [json.loads(line) for line in (train_dirs[variant] / "history.jsonl").read_text().splitlines()]
         for task in child.data.tags["mtst.tasks"].split(","):
             assert len(client.get_metric_history(child.info.run_id, f"loss/{task}")) == len(history)
+
+
+# ---- what the MLflow UI shows first (issue 16): the training runs, their dataset inputs --------------------
+def test_an_experiment_created_before_the_view_tags_gets_them(tmp_path):
+    from mlflow import MlflowClient
+
+    from mtst.tracking.view import KIND_TAG, VIEW_TAG, view_state
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri)
+    old = client.create_experiment("made-by-an-old-mtst")  # no tags: the UI would open the GenAI overview
+    chosen = client.create_experiment("kind-chosen", tags={KIND_TAG: "genai_development"})
+    assert Tracker.open(TrackingParams(experiment="made-by-an-old-mtst"), uri=uri).experiment_id == old
+    tags = client.get_experiment(old).tags
+    assert tags[KIND_TAG] == "custom_model_development" and json.loads(tags[VIEW_TAG]) == json.loads(view_state())
+    Tracker.open(TrackingParams(experiment="kind-chosen"), uri=uri)
+    assert client.get_experiment(chosen).tags[KIND_TAG] == "genai_development"  # someone's choice stays
+    fresh = Tracker.open(TrackingParams(experiment="new"), uri=uri).experiment_id
+    assert client.get_experiment(fresh).tags[KIND_TAG] == "custom_model_development"
+
+
+def test_ui_command_prints_the_training_runs_url(tmp_path, monkeypatch):
+    from mtst.tracking import ui_command
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    server = ui_command(TrackingParams(experiment="ui"), host="0.0.0.0", port=5123)
+    experiment_id = Tracker.open(TrackingParams(experiment="ui")).experiment_id
+    assert server.url == (f"http://127.0.0.1:5123/#/experiments/{experiment_id}/runs"
+                          "?workflowType=machine_learning&viewStateShareKey=mtst-variants")
+    assert server.command[server.command.index("--backend-store-uri") + 1] == server.store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:1")
+    with pytest.raises(TrackingError, match="open that URL"):
+        ui_command(TrackingParams(experiment="ui"))
+
+
+def _jsonl(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_dataset_inputs_name_the_splits_a_variant_trained_and_was_tested_on(tmp_path):
+    import hashlib
+
+    from mlflow import MlflowClient
+
+    from mtst.contracts.evaluation import VariantInfo
+    from mtst.contracts.training import TrainedParams, TrainSummary
+    from mtst.tracking.datasets import log_inputs, variant_inputs
+
+    splits = tmp_path / "artifacts" / "splits"
+    rows = {task: [{"id": f"{task}-{i}", "text": f"sentence {i} of {task}", "label": "x" if i % 2 else "y"}
+                   for i in range(n)] for task, n in (("task_a", 12), ("task_b", 8))}
+    files = {f"{task}/{split}": _jsonl(splits / task / f"{split}.jsonl", rows[task]) for task in rows
+             for split in ("train", "test")}
+    files["task_b/train (augmented)"] = _jsonl(tmp_path / "artifacts" / "augmented" / "task_b" / "train.jsonl",
+                                               rows["task_b"] * 3)
+
+    def summary(augmented: bool) -> TrainSummary:
+        return TrainSummary(variant="staged", tasks=["task_a", "task_b"], trained_tasks=["task_a", "task_b"],
+                            augmented=augmented, seed=1, wall_s=1.0, process_wall_s=1.0, steps=1, train_rows={},
+                            validation={}, validation_by_stage={}, params=TrainedParams(variant={}, train={}, model={}))
+
+    info = VariantInfo(variant="staged", tasks=["task_a", "task_b"], labels={}, train_dir="t", model_dir="m",
+                       splits_dir=str(splits), split="test")
+    tracker = Tracker.open(TrackingParams(experiment="inputs"), uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=tracker.uri)
+    expected = {"task_a/train": "training", "task_b/train (augmented)": "training", "task_a/test": "testing",
+                "task_b/test": "testing"}
+    run = tracker.create_run("staged", {})
+    log_inputs(tracker.client, run, variant_inputs(summary(augmented=True), info))
+    inputs = client.get_run(run).inputs.dataset_inputs
+    assert {i.dataset.name: {t.key: t.value for t in i.tags}["mlflow.data.context"] for i in inputs} == expected
+    for i in inputs:  # the digest is the whole file's MD5 (what md5sum prints), the source its path
+        assert i.dataset.digest == hashlib.md5(files[i.dataset.name].read_bytes()).hexdigest()
+        assert str(files[i.dataset.name]) in i.dataset.source
+        assert json.loads(i.dataset.profile)["num_rows"] == len(files[i.dataset.name].read_text().splitlines())
+    assert "mtst.inputs_missing" not in client.get_run(run).data.tags
+
+    # not augmented: the plain Task B train split; an augmented split that is not there is named, not claimed
+    plain = tracker.create_run("frozen", {})
+    log_inputs(tracker.client, plain, variant_inputs(summary(augmented=False), info))
+    assert "task_b/train" in {i.dataset.name for i in client.get_run(plain).inputs.dataset_inputs}
+    files["task_b/train (augmented)"].unlink()
+    moved = tracker.create_run("moved", {})
+    log_inputs(tracker.client, moved, variant_inputs(summary(augmented=True), info))
+    assert sorted(i.dataset.name for i in client.get_run(moved).inputs.dataset_inputs) == \
+        ["task_a/test", "task_a/train", "task_b/test"]
+    assert client.get_run(moved).data.tags["mtst.inputs_missing"] == str(files["task_b/train (augmented)"])

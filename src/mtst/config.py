@@ -138,6 +138,8 @@ class TrackingParams(Section):
     experiment: str = "mtst"
     log_model: bool = Field(True, description="log each variant as an MLflow pyfunc model")
     log_step_metrics: bool = Field(True, description="per-step training curves from history.jsonl")
+    curve_points: int | None = Field(500, ge=2, description="at most this many steps per logged curve (evenly spaced, "
+                                                            "every stage's first and last kept); null = every step")
     preflight_timeout_s: float = Field(3.0, gt=0, le=60)
 
 
@@ -157,6 +159,20 @@ class CompareParams(Section):
     inference_batch_size: int = Field(32, ge=1)
     inference_repeats: int = Field(3, ge=1)
     seed: int = 13
+    serving_backends: list[Literal["torch", "onnx", "onnx-int8"]] = Field(
+        ["torch", "onnx", "onnx-int8"], description="backends the champion is scored, timed and sized with for the "
+        "serving table (mtst.comparison.serving); torch, the quality reference, must be one; empty: no table")
+    serving_tolerance: float = Field(0.5, ge=0, description="macro-F1 points a backend may lose against torch on "
+                                     "each task and still serve the registered champion")
+
+    @model_validator(mode="after")
+    def _serving_reference(self) -> CompareParams:
+        backends = self.serving_backends
+        if len(set(backends)) != len(backends):
+            raise ValueError(f"serving_backends lists a backend twice: {backends}")
+        if backends and "torch" not in backends:
+            raise ValueError(f"serving_backends {backends} lacks torch, the quality reference of the others")
+        return self
 
 
 class PipelineParams(Section):
@@ -169,6 +185,29 @@ class PipelineParams(Section):
 
     variants: list[str] = Field(min_length=1, description="trained from the pretrained encoder (first wave)")
     followups: dict[str, str] = Field(default_factory=dict, description="variant: the variant whose model it starts from")
+
+
+class CurveParams(Section):
+    """The Task B learning curve (``mtst curve``): every variant at every Task B training size and seed. A point's
+    seed draws its Task B subset (``prepare.seed``), its augmentation and its training; ``null`` size = all rows."""
+
+    sizes: list[int | None] = Field([250, 500, 1000, 2000, 4000, None], min_length=1,
+                                    description="Task B training rows per point; null = every training row")
+    seeds: list[int] = Field([13, 14, 15], min_length=1)
+    variants: list[str] = Field(["frozen", "staged", "staged_noaug", "single_b"], min_length=1,
+                                description="train.variants to train at every point (none may be a follow-up)")
+    epoch_scale: float = Field(1.0, gt=0, description="multiplies train.epoch_scale for the curve's points")
+    out: str = Field("reports", description="folder of learning_curve.{md,png,json}")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CurveParams:
+        for name in ("sizes", "seeds", "variants"):
+            values = getattr(self, name)
+            if len(set(values)) != len(values):
+                raise ValueError(f"curve.{name} lists a value twice: {values}")
+        if any(size is not None and size < 1 for size in self.sizes):
+            raise ValueError(f"curve.sizes must be positive row counts or null (all): {self.sizes}")
+        return self
 
 
 def attach_followups(train: TrainParams, followups: dict[str, str], where: str = "params.yaml") -> TrainParams:
@@ -203,6 +242,7 @@ class Params(BaseModel):
     validate: ValidateParams = ValidateParams()  # type: ignore[assignment]
     augment: AugmentParams = AugmentParams()
     pipeline: PipelineParams | None = None
+    curve: CurveParams = CurveParams()
 
     @model_validator(mode="after")
     def _plan(self) -> "Params":

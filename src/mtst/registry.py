@@ -14,7 +14,10 @@ model (mean macro-F1 0.600) replace the default run's (0.754) without a word. So
   (``compare.force_champion``). A champion measured on other test data, by another metric, or without those
   tags (registered before they existed) keeps the alias: the numbers do not compare;
 - the decision, with the versions and values of both, is returned for ``reports/comparison.md`` and the
-  parent run, and tagged on the candidate's version (``mtst.registry_decision``).
+  parent run, and tagged on the candidate's version (``mtst.registry_decision``);
+- a version also records the backend that serves it (``mtst.backend``: the serving table's choice, see
+  ``mtst.comparison.serving``); the same run served by another backend is another version. The backend does
+  not enter the decision: the selection value is the variant's, as its evaluation measured it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from mtst.contracts.comparison import MeasuredModel, RegistryOutcome
 
 VARIANT, RUN_ID, METRIC, VALUE = "mtst.variant", "mtst.run_id", "mtst.selection_metric", "mtst.selection_value"
 TEST_DATA_HASH, DATA_HASH, DECISION = "mtst.test_data_hash", "mtst.data_hash", "mtst.registry_decision"
+BACKEND = "mtst.backend"  # what serves the version (mtst.export.backend); versions without it are torch
 PROMOTED, KEPT = "promoted", "kept"
 
 
@@ -55,11 +59,12 @@ class Measured(MeasuredModel):
             value = None
         return cls(version=str(version.version), variant=tags.get(VARIANT, "?"),
                    run_id=tags.get(RUN_ID) or version.run_id, metric=tags.get(METRIC), value=value,
-                   test_data_hash=tags.get(TEST_DATA_HASH), data_hash=tags.get(DATA_HASH))
+                   test_data_hash=tags.get(TEST_DATA_HASH), data_hash=tags.get(DATA_HASH), backend=tags.get(BACKEND))
 
     def tags(self) -> dict[str, str]:
         return {VARIANT: self.variant, RUN_ID: str(self.run_id), METRIC: str(self.metric), VALUE: str(self.value),
-                TEST_DATA_HASH: str(self.test_data_hash), DATA_HASH: str(self.data_hash)}
+                TEST_DATA_HASH: str(self.test_data_hash), DATA_HASH: str(self.data_hash),
+                BACKEND: self.backend or "torch"}
 
 
 def decide(candidate: Measured, champion: Measured | None, force: bool) -> tuple[str, str]:
@@ -110,12 +115,14 @@ def current_champion(client: Any, name: str, alias: str) -> Measured | None:
 
 
 def register(client: Any, name: str, model_uri: str, candidate: Measured) -> str:
-    """The version of ``name`` for the candidate's run: the existing one (a re-run of compare) or a new one."""
+    """The version of ``name`` for the candidate's run and backend: the existing one (a re-run of compare) or a
+    new one."""
     import mlflow
 
     existing = client.search_model_versions(f"name = '{name}' and run_id = '{candidate.run_id}'")
     for version in sorted(existing, key=lambda v: int(v.version)):
-        if version.tags.get(TEST_DATA_HASH) == str(candidate.test_data_hash):
+        if (version.tags.get(TEST_DATA_HASH), version.tags.get(BACKEND, "torch")) == \
+                (str(candidate.test_data_hash), candidate.backend or "torch"):
             return str(version.version)
     return str(mlflow.register_model(model_uri, name, tags=candidate.tags()).version)
 

@@ -40,6 +40,7 @@ def run_tracked_pipeline(uri: str, train_dirs: Any, splits: Path, root: Path) ->
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.setenv("MTST_PIPELINE_ID", pipeline_id)
+        mp.setenv("MTST_ONNX_CACHE", str(root / "onnx-cache"))  # the serving table's exports: not the repo's cache
         mp.delenv("MTST_PIPELINE_RUN_ID", raising=False)
         for variant in VARIANTS:
             eval_dirs[variant] = root / "eval" / variant

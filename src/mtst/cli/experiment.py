@@ -102,11 +102,12 @@ def compare(eval_dir: Annotated[list[Path] | None, typer.Option("--eval-dir", he
 def ui(host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
        port: Annotated[int, typer.Option(help="port")] = 5000,
        params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
-    """The MLflow UI over the project's store (the embedded SQLite store and mlartifacts/ by default)."""
+    """The MLflow UI over the project's store (the embedded SQLite store and mlartifacts/ by default); prints the
+    URL of the experiment's training runs, the variants' key metrics side by side."""
     from mtst.tracking import ui_command
 
-    command, env = ui_command(load_params(params, profile).tracking, host, port)
-    typer.echo(f"MLflow UI on http://{host}:{port} over {command[command.index('--backend-store-uri') + 1]}", err=True)
+    server = ui_command(load_params(params, profile).tracking, host, port)
+    typer.echo(f"MLflow UI over {server.store}\nTraining runs: {server.url}", err=True)
     import os
 
-    os.execve(command[0], command, env)
+    os.execve(server.command[0], server.command, server.env)

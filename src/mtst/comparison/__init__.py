@@ -10,5 +10,6 @@ Inputs are evaluation folders (``mtst evaluate``), read through ``mtst.contracts
 - ``timing``: the models' throughput measured side by side;
 - ``decision``: the champion, the single-task baselines, multi-task vs separate and the recommendation;
 - ``ablation``: the ``staged_*`` variants against ``staged``;
+- ``serving``: the champion by each backend (torch, ONNX, ONNX int8) and the one that serves it;
 - ``report``: the ``Comparison`` record, its Markdown (``templates/comparison.md.j2``) and the chart rows.
 """

@@ -10,6 +10,7 @@ import jinja2
 from mtst.comparison.ablation import ablation
 from mtst.comparison.decision import decision, multitask_vs_separate, select_champion, single_task_baselines
 from mtst.comparison.results import DOMAINS, Result
+from mtst.comparison.serving import serving_table
 from mtst.config import CompareParams
 from mtst.contracts.comparison import Comparison, VariantEntry
 
@@ -28,7 +29,7 @@ def build(results: list[Result], params: CompareParams) -> Comparison:
         selection_metric=params.selection_metric, champion=champion.variant,
         champion_value=champion.get(params.selection_metric),
         multitask_vs_separate=mvs, decision=decision(mvs, params.tolerance) if mvs else None,
-        ablation=ablation(results), registered=None, registry=None,
+        ablation=ablation(results), registered=None, registry=None, serving=serving_table(champion, params),
     )
 
 
@@ -60,7 +61,8 @@ def _environment() -> jinja2.Environment:
 
 
 def render_markdown(report: Comparison, results: list[Result], params: CompareParams, chart_name: str) -> str:
-    """comparison.md: the variant table, multi-task vs separate with the decision, the ablation, the registry."""
+    """comparison.md: the variant table, multi-task vs separate with the decision, the ablation, the serving
+    table, the registry."""
     template = _environment().get_template(TEMPLATE)
     return template.render(report=report, results=results, params=params, chart_name=chart_name, domains=DOMAINS)
 

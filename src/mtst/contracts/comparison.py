@@ -133,8 +133,40 @@ class Ablation(Part):
     missing: list[str]
 
 
+class ServingRow(Part):
+    """One backend serving the champion: sentences/s and macro-F1 per task, the change against torch in points,
+    size on disk. ``sentences_per_s``: the slower task's (what serving both tasks can promise)."""
+
+    backend: str
+    task_sentences_per_s: dict[str, float]
+    sentences_per_s: float
+    ratio_to_torch: float
+    macro_f1: dict[str, float]
+    change_vs_torch: dict[str, float]
+    size_mb: float
+    within_tolerance: bool
+    chosen: bool
+
+
+class Serving(Part):
+    """The serving table (``mtst.comparison.serving``): the champion by each backend, scored on the whole
+    ``split`` of its splits, timed side by side; ``chosen`` serves the registered version and ``reason`` says
+    why. Not measured (no ``rows``, ``chosen`` null, ``reason`` why) when the champion's model folder or test
+    split is not here: the registered version keeps the backend its evaluation logged."""
+
+    variant: str
+    split: str
+    test_rows: dict[str, int]
+    batch_size: int
+    tolerance: float
+    rows: list[ServingRow]
+    chosen: str | None
+    reason: str
+
+
 class MeasuredModel(Part):
-    """A registered model version and what its selection value was measured on (``mtst.registry.Measured``)."""
+    """A registered model version and what its selection value was measured on (``mtst.registry.Measured``);
+    ``backend``: what serves it (null: registered before the backend was recorded, i.e. torch)."""
 
     version: str | None
     variant: str
@@ -143,6 +175,7 @@ class MeasuredModel(Part):
     value: float | None
     test_data_hash: str | None
     data_hash: str | None
+    backend: str | None = None
 
 
 class NotRegistered(Part):
@@ -187,7 +220,8 @@ class RegisteredVersion(RegisteredBrief):
 
 class Comparison(Record):
     """``comparison.json``: every variant, the champion by the selection metric, the multi-task vs separate
-    numbers and decision (null without both single-task variants), the ablation (null without ``staged``), and
+    numbers and decision (null without both single-task variants), the ablation (null without ``staged``), the
+    serving table (null when ``compare.serving_backends`` is empty, or in files written before it existed) and
     the registry decision (null with tracking off)."""
 
     variants: list[VariantEntry]
@@ -199,4 +233,5 @@ class Comparison(Record):
     ablation: Ablation | None
     registered: RegisteredVersion | RegisteredBrief | None
     registry: RegistryOutcome | NotRegistered | None
+    serving: Serving | None = None
 

@@ -8,6 +8,11 @@ tasks) is registered as a version of ``compare.registered_model``. The alias ``c
 moves to it only when it beats the current champion on the same test data, or when forced
 (``compare.force_champion``; see ``mtst.registry``). The decision is in comparison.md / .json and on the
 parent run (tags ``mtst.registry_*``, metrics ``registry.*``); then the parent run is finished.
+
+The serving table (``mtst.comparison.serving``) picks the backend that serves the champion best within
+``compare.serving_tolerance``; the registered version is that backend's pyfunc (logged on the champion's child
+run as ``model-<backend>`` when the evaluation logged another), tagged ``mtst.backend``. On the parent run:
+metrics ``serving.<backend>.*`` and the tag ``mtst.serving_backend``.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any
 
 from mtst.comparison.report import build, chart_rows, render_markdown
 from mtst.comparison.results import Result, load_results
+from mtst.comparison.serving import serving_metrics
 from mtst.config import CompareParams, TrackingParams
 from mtst.contracts.comparison import (Comparison, NotRegistered, RegisteredBrief, RegisteredVersion,
                                        RegistryOutcome)
@@ -64,6 +70,7 @@ def run(params: CompareParams, eval_dirs: list[str | Path], out_dir: str | Path 
     return {"champion": report.champion, "selection_metric": params.selection_metric,
             "champion_value": report.champion_value, "report": str(out_dir / REPORT),
             "decision": report.decision.choice if report.decision else None,
+            "serving_backend": report.serving.chosen if report.serving else None,
             "registered": report.registered.model_dump(mode="json") if report.registered else None}
 
 
@@ -88,11 +95,38 @@ def _register(tracker: Any, report: Comparison, results: list[Result], params: C
         return NotRegistered(decision="not registered",
                              reason=f"`{champion.variant}` has no model logged in {redact_uri(tracker.uri)} "
                                     "(tracking.log_model off, or evaluated against another store)")
-    model_uri = logged.model_uri
+    evaluated = tracker.client.get_run(logged.run_id).data.params.get("evaluate.backend", "torch")
+    serving = report.serving
+    backend = serving.chosen if serving is not None and serving.chosen else evaluated
+    model_uri = logged.model_uri if backend == evaluated else _served_model(tracker, champion, backend, params.seed)
     candidate = registry.Measured(version=None, variant=champion.variant, run_id=logged.run_id,
                                   metric=params.selection_metric, value=report.champion_value,
-                                  test_data_hash=registry.test_data_hash(champion), data_hash=mt.data_hash())
+                                  test_data_hash=registry.test_data_hash(champion), data_hash=mt.data_hash(),
+                                  backend=backend)
     return registry.settle(tracker.client, params.registered_model, params.alias, model_uri, candidate, force)
+
+
+def _served_model(tracker: Any, champion: Result, backend: str, seed: int) -> str:
+    """The champion's model as a pyfunc served by ``backend``, logged once on its child run (artifact
+    ``model-<backend>``, tag ``mtst.model_uri.<backend>``; a re-run of compare reuses it)."""
+    import mlflow
+
+    from mtst.comparison.timing import sample_texts
+    from mtst.export.backend import load_backend
+    from mtst.serving import log_pyfunc
+
+    assert champion.mlflow is not None and champion.info is not None  # checked by _register / serving table
+    run_id, tag = champion.mlflow.run_id, f"mtst.model_uri.{backend}"
+    known = tracker.client.get_run(run_id).data.tags.get(tag)
+    if known:
+        return str(known)
+    model_dir = Path(champion.info.model_dir)
+    examples = sample_texts(Path(champion.info.splits_dir), 3, seed)
+    with mlflow.start_run(run_id=run_id):
+        uri = log_pyfunc(model_dir, load_backend(model_dir, backend), examples, name=f"model-{backend}",
+                         backend=backend).model_uri
+    tracker.set_tags(run_id, {tag: uri})
+    return str(uri)
 
 
 def _registered(parent: str, registry: RegistryOutcome | NotRegistered | None) -> RegisteredVersion | RegisteredBrief:
@@ -129,6 +163,9 @@ def _log_parent(tracker: Any, parent: str, report: Comparison, results: list[Res
     if decision:
         tags["mtst.decision"] = decision.choice
         tags["mlflow.note.content"] = decision.text
+    if report.serving is not None and report.serving.chosen:
+        metrics += serving_metrics(report.serving)
+        tags["mtst.serving_backend"] = report.serving.chosen
     registry = report.registry
     if registry is not None:
         tags.update({"mtst.registry_decision": registry.decision, "mtst.registry_reason": registry.reason})

@@ -25,6 +25,7 @@ from mtst.model import MultiTaskSentenceTransformer
 from mtst.plan import init_model_dir
 from mtst.training import fingerprint as fp
 from mtst.training.distributed import Distributed
+from mtst.training.precision import resolve_bf16
 from mtst.training.trainer import TaskData, Trainer
 
 
@@ -97,6 +98,8 @@ def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits
         model.to("cpu")
     else:
         model.to(dist.device if train_params.device == "auto" else train_params.device)
+    train_params = train_params.model_copy(update={"bf16": resolve_bf16(train_params.bf16, model.device)})
+    params = params.model_copy(update={"train": train_params})
     data = {f"{split}.{task}": fp.data_digest(d.texts, d.labels)
             for split, tasks in (("train", train), ("validation", validation)) for task, d in tasks.items()}
     if config.init_from:

@@ -223,15 +223,19 @@ class Tracker:
 
 
 def ensure_experiment(client: Any, name: str, artifact_root: Path | None = None) -> str:
-    """Get or create the experiment (the embedded store puts its artifacts under ``<repo>/mlartifacts``)."""
+    """Get or create the experiment (the embedded store puts its artifacts under ``<repo>/mlartifacts``), with
+    the tags that open the MLflow UI on its training runs (``mtst.tracking.view``); an experiment created
+    before those tags existed gets them here."""
     from mlflow.exceptions import MlflowException
+
+    from mtst.tracking.view import missing_tags
 
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         try:
             location = (artifact_root / name).as_uri() if artifact_root is not None else None
             experiment_id = client.create_experiment(name, artifact_location=location, tags={
-                "mlflow.experimentKind": "custom_model_development",  # the UI opens on the training-runs table
+                **missing_tags({}),
                 "mlflow.note.content": "mtst freeze variants: one parent run per pipeline run, one child per variant.",
             })
             return str(experiment_id)
@@ -241,4 +245,6 @@ def ensure_experiment(client: Any, name: str, artifact_root: Path | None = None)
                 raise
     if experiment.lifecycle_stage == "deleted":
         client.restore_experiment(experiment.experiment_id)
+    for key, value in missing_tags(experiment.tags).items():
+        client.set_experiment_tag(experiment.experiment_id, key, value)
     return str(experiment.experiment_id)

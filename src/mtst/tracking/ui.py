@@ -1,28 +1,49 @@
-"""``mtst ui`` / ``make ui``: the MLflow UI (``mlflow server``) over the project's own store."""
+"""``mtst ui`` / ``make ui``: the MLflow UI (``mlflow server``) over the project's own store, and the URL of the
+experiment's training runs with the variants' key metrics side by side (``mtst.tracking.view``)."""
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from mtst.config import TrackingParams
 from mtst.evaluation.errors import TrackingError
-from mtst.tracking.store import local_artifact_root, preflight, resolve_tracking_uri
+from mtst.tracking.store import Tracker, local_artifact_root, preflight, resolve_tracking_uri
+from mtst.tracking.view import runs_url
+
+WILDCARD_HOSTS = {"0.0.0.0", "::", ""}  # a server bound to every interface is browsed on the loopback one
 
 
-def ui_command(params: TrackingParams | None = None, host: str = "127.0.0.1", port: int = 5000) -> tuple[list[str], dict[str, str]]:
-    """``mlflow server`` over the project's store: argv and environment. A remote server has its own UI."""
+@dataclass
+class UiServer:
+    """How to start the UI (``command`` with ``env``) and where the experiment's training runs are (``url``)."""
+
+    command: list[str]
+    env: dict[str, str]
+    url: str
+    store: str
+
+
+def ui_command(params: TrackingParams | None = None, host: str = "127.0.0.1", port: int = 5000) -> UiServer:
+    """``mlflow server`` over the project's store. The experiment is opened first, so an experiment created
+    before the view tags existed gets them and the printed URL lands on its training runs. A remote server has
+    its own UI."""
+    params = params or TrackingParams()
     uri = resolve_tracking_uri(params)
     if urlparse(uri).scheme in ("http", "https"):
         raise TrackingError(f"the tracking store is the server {uri}: open that URL in a browser instead")
     preflight(params, uri)
+    experiment_id = Tracker.open(params, uri).experiment_id
     mlflow_bin = Path(sys.executable).with_name("mlflow")
-    command = [str(mlflow_bin), "server", "--backend-store-uri", uri, "--host", host, "--port", str(port), "--workers", "1"]
+    command = [str(mlflow_bin), "server", "--backend-store-uri", uri, "--host", host, "--port", str(port),
+               "--workers", "1"]
     artifacts = local_artifact_root(uri)
     if artifacts is not None:
         artifacts.mkdir(parents=True, exist_ok=True)
         command += ["--artifacts-destination", str(artifacts)]
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    return command, env
+    browse = "127.0.0.1" if host in WILDCARD_HOSTS else (f"[{host}]" if ":" in host else host)
+    return UiServer(command, env, runs_url(f"http://{browse}:{port}", experiment_id), uri)

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from mtst.config import TrackingParams
-from mtst.contracts.evaluation import METRICS, REPORT, VARIANT as VARIANT_FILE, MlflowInfo
+from mtst.contracts.evaluation import METRICS, REPORT, VARIANT as VARIANT_FILE, MlflowInfo, VariantInfo
 from mtst.contracts.training import HISTORY, STAGES, SUMMARY, StageRecord, TrainFolder, TrainSummary
 from mtst.evaluation.flatten import flatten
 from mtst.redaction import redact_uri
+from mtst.tracking.datasets import log_inputs, variant_inputs
 from mtst.tracking.layout import ROLE, STAGE, VARIANT, common_tags, drop_variant_runs
 from mtst.tracking.store import Tracker, guard
 from mtst.tracking.values import numeric, param_items
@@ -28,8 +29,9 @@ def log_variant(tracker: Tracker, parent_id: str, train_dir: str | Path, eval_di
                 root: str | Path | None = None, backend: str = "torch") -> MlflowInfo:
     """The variant's child run (replacing an earlier one under the same parent) with one nested run per stage.
 
-    Child: params (the variant's effective training config, flattened, plus ``extra_params``), per-step
-    curves from history.jsonl, ``stage_index`` at stage boundaries, the test metrics, plots, the training and
+    Child: params (the variant's effective training config, flattened, plus ``extra_params``), the split files
+    it trained and was tested on as dataset inputs (``mtst.tracking.datasets``), per-step curves from
+    history.jsonl, ``stage_index`` at stage boundaries, the test metrics, plots, the training and
     evaluation records as artifacts, and the model as a pyfunc served by ``backend``. Stage runs: the stage's
     params and curves.
     A store failure on the way raises ``TrackingError``; the re-run replaces the half-logged child.
@@ -42,11 +44,13 @@ def log_variant(tracker: Tracker, parent_id: str, train_dir: str | Path, eval_di
         tags = {VARIANT: variant, **common_tags(root)}
         run_id = _child_run(tracker, parent_id, summary, stages, tags)
         tracker.log_params(run_id, _run_params(summary, extra_params))
+        log_inputs(tracker.client, run_id, variant_inputs(summary, VariantInfo.read(Path(eval_dir) / VARIANT_FILE)))
         last_step = max((int(r["step"]) for r in history), default=summary.steps)
-        logged = _log_curves(tracker, run_id, history, stages, params.log_step_metrics)
+        curve = thin_history(history, params.curve_points) if params.log_step_metrics else []
+        logged = _log_curves(tracker, run_id, curve, history, stages)
         tracker.log_metrics(run_id, _final_metrics(summary, metrics, last_step))
-        stage_runs = {stage.name: _stage_run(tracker, run_id, variant, index, stage, history, tags,
-                                             params.log_step_metrics) for index, stage in enumerate(stages)}
+        stage_runs = {stage.name: _stage_run(tracker, run_id, variant, index, stage, history, curve, tags)
+                      for index, stage in enumerate(stages)}
         _log_records(tracker, run_id, train.path, Path(eval_dir))
         model_uri = _log_model(tracker, run_id, train.model_dir, model, example_texts, backend) \
             if params.log_model else None
@@ -65,6 +69,21 @@ def history_metrics(history: Iterable[Mapping[str, Any]]) -> Iterable[tuple[str,
                 yield key, float(value), step
 
 
+def thin_history(history: list[dict[str, Any]], points: int | None) -> list[dict[str, Any]]:
+    """At most about ``points`` evenly spaced step records, plus every stage's first and last step.
+
+    A run logs one value per metric per step: the staged variant's 4,800 steps x ~10 curves, twice (child and
+    stage runs), took 14 s of a 50 s evaluation in SQLite, while the MLflow UI draws at most ~1,000 points a
+    curve anyway. The stage boundaries stay, so a curve starts and ends where its stage does."""
+    if points is None or len(history) <= points:
+        return history
+    stride = -(-len(history) // points)
+    edges = {i for i, r in enumerate(history) if i in (0, len(history) - 1)
+             or r.get("stage_index") != history[i - 1].get("stage_index")
+             or r.get("stage_index") != history[min(i + 1, len(history) - 1)].get("stage_index")}
+    return [r for i, r in enumerate(history) if i % stride == 0 or i in edges]
+
+
 def _child_run(tracker: Tracker, parent_id: str, summary: TrainSummary, stages: Sequence[StageRecord],
                tags: Mapping[str, str]) -> str:
     return tracker.create_run(summary.variant, {
@@ -81,11 +100,12 @@ def _run_params(summary: TrainSummary, extra_params: Mapping[str, Any] | None) -
     return param_items({k: v for k, v in params.items() if v is not None})
 
 
-def _log_curves(tracker: Tracker, run_id: str, history: list[dict[str, Any]], stages: Sequence[StageRecord],
-                step_metrics: bool) -> int:
-    """The per-step curves (when ``tracking.log_step_metrics``) and ``stage_index`` at each stage's first and
-    last step, unless history.jsonl has it per step. Returns how many history metrics were logged."""
-    logged = tracker.log_metrics(run_id, history_metrics(history)) if step_metrics and history else 0
+def _log_curves(tracker: Tracker, run_id: str, curve: list[dict[str, Any]], history: list[dict[str, Any]],
+                stages: Sequence[StageRecord]) -> int:
+    """The curves (``curve``: the thinned history, empty without ``tracking.log_step_metrics``) and
+    ``stage_index`` at each stage's first and last step, unless history.jsonl has it per step. Returns how
+    many history metrics were logged."""
+    logged = tracker.log_metrics(run_id, history_metrics(curve)) if curve else 0
     if not any("stage_index" in r for r in history):
         tracker.log_metrics(run_id, [("stage_index", float(index), step) for index, stage in enumerate(stages)
                                      for step in (stage.start_step, stage.end_step)])
@@ -102,9 +122,9 @@ def _final_metrics(summary: TrainSummary, metrics: Mapping[str, Any], step: int)
 
 
 def _stage_run(tracker: Tracker, parent_id: str, variant: str, index: int, stage: StageRecord,
-               history: list[dict[str, Any]], tags: Mapping[str, str], step_metrics: bool) -> str:
-    """A nested run for one training stage: its params, wall time, step range and (optionally) its curves,
-    the history records picked by their ``stage`` field."""
+               history: list[dict[str, Any]], curve: list[dict[str, Any]], tags: Mapping[str, str]) -> str:
+    """A nested run for one training stage: its params, wall time, step range and its part of ``curve``
+    (the thinned history; empty: no curves), the records picked by their ``stage`` field."""
     run_id = tracker.create_run(f"{variant}:{stage.name}", {**tags, ROLE: "stage", STAGE: stage.name,
                                                             "mtst.stage_index": index}, parent=parent_id)
     tracker.log_params(run_id, param_items({"stage": stage.name, "index": index, **stage.params}))
@@ -112,8 +132,7 @@ def _stage_run(tracker: Tracker, parent_id: str, variant: str, index: int, stage
     metrics: list[tuple[str, float, int]] = [(k, float(getattr(stage, k)), stage.end_step)
                                              for k in ("wall_s", "start_step", "end_step")]
     metrics.append(("steps", float(len(records)), stage.end_step))
-    if step_metrics:
-        metrics.extend(history_metrics(records))
+    metrics.extend(history_metrics(r for r in curve if str(r.get("stage")) == stage.name))
     tracker.log_metrics(run_id, metrics)
     tracker.client.set_terminated(run_id, "FINISHED")
     return run_id

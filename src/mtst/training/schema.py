@@ -112,7 +112,8 @@ class TrainParams(Strict):
     batch_size: int = Field(32, ge=1)
     length_grouping: bool = Field(True, description="batch similar lengths together (less padding)")
     pad_to: int | None = Field(None, ge=8, description="pad every batch to this length (benchmark baseline); null = dynamic padding")
-    bf16: bool = Field(False, description="bf16 autocast on CPU/GPU for encoder forward/backward")
+    bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast for encoder forward/backward; auto = where "
+                                         "the CPU (AVX512-BF16/AMX) or GPU has bf16 in hardware")
     embedding_cache: bool = Field(True, description="frozen-encoder stages train heads on cached embeddings")
     checkpoint_every: int = Field(200, ge=1, description="steps between checkpoints (also at each stage end)")
     eval_batch_size: int = Field(128, ge=1)

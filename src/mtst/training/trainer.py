@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from mtst.model import MultiTaskSentenceTransformer
 from mtst.training.batching import TaskBatchSampler, pad_batch, shard, steps_for, tokenize_texts
-from mtst.training.cache import cached_embeddings, encoder_fingerprint
+from mtst.training.cache import cached_embeddings, encoder_fingerprint, one_thread
 from mtst.failpoints import failpoint
 from mtst.training.checkpoint import has_checkpoint, load_checkpoint, read_state, restore_rng, save_checkpoint
 from mtst.training import fingerprint as fp
@@ -31,6 +31,7 @@ from mtst.training.distributed import Distributed
 from mtst.training.freezing import apply_freezing
 from mtst.training.losses import TaskLossWeighting
 from mtst.training.optim import build_optimizer, build_scheduler
+from mtst.training.precision import resolve_bf16
 from mtst.training.sampling import task_mix, task_probabilities
 from mtst.training.schema import StageParams, TrainParams, VariantParams
 
@@ -126,22 +127,20 @@ class Trainer:
         return (self.checkpoint_dir / "state.pt").is_file()
 
     @torch.inference_mode()
-    def validate(self) -> dict[str, dict[str, float]]:
-        """Macro-F1 and accuracy of every head on its validation split."""
-        out = {}
+    def validate(self, frozen: bool = False) -> dict[str, dict[str, float]]:
+        """Macro-F1 and accuracy of every head on its validation split (``frozen``: the encoder is the one the
+        embedding cache holds, so the validation sentences are encoded once for all variants)."""
+        out, bs = {}, self.params.eval_batch_size
         for task, data in self.validation.items():
             if task not in self.model.tasks or not len(data):
                 continue
-            embeddings = self.model.encode(data.texts, batch_size=self.params.eval_batch_size)
+            embeddings = cached_embeddings(self.model, data.texts, bs) if frozen else self.model.encode(data.texts, bs)
             predicted = self.model.predict_proba_from_embeddings(embeddings, task).argmax(axis=1)
             out[task] = {"macro_f1": float(f1_score(data.labels, predicted, average="macro")),
                          "accuracy": float((predicted == data.labels).mean())}
         return out
 
     # ---- stages ----------------------------------------------------------------------------------------
-    def _stage_tasks(self, stage: StageParams) -> list[str]:
-        return list(stage.tasks or self.variant.tasks)
-
     def _run_stage(self, index: int, resumed: dict[str, Any] | None) -> None:
         """Plan the stage, set what trains, build (or restore) its optimiser, run its steps, validate."""
         stage = self.variant.stages[index]
@@ -156,7 +155,7 @@ class Trainer:
     def _plan(self, stage: StageParams) -> _StagePlan:
         """The stage's tasks, step budget (epochs, capped by ``max_steps``) and whether it trains on cached vectors."""
         params = self.params
-        tasks = self._stage_tasks(stage)
+        tasks = list(stage.tasks or self.variant.tasks)
         sizes = {t: len(self.train[t]) for t in tasks}
         total = steps_for(stage.epochs * params.epoch_scale, sizes, params.batch_size)
         for cap in (stage.max_steps, params.max_steps_per_stage):
@@ -204,20 +203,20 @@ class Trainer:
         ema: dict[str, float] = {}
         bar = tqdm(range(run.start, plan.total), initial=run.start, total=plan.total, disable=not self.show_progress,
                    desc=f"{self.variant_name}/{stage.name}", unit="step", dynamic_ncols=True)
-        for step in bar:
-            probs, factors = task_mix(stage.curriculum, base_probs, plan.tasks, step, plan.total)
-            unfrozen = None
-            if stage.encoder == "gradual":
-                unfrozen = apply_freezing(self.model, stage, plan.tasks, step, plan.steps_per_epoch)
-            task = run.sampler.choose_task(step, probs, round_robin)
-            rows = shard(run.sampler.next_batch(task), self.dist.rank, self.dist.world_size)
-            loss_value = self._optimise(task, rows, factors[task], run, cache if plan.use_cache else None)
-            ema[task] = loss_value if task not in ema else 0.9 * ema[task] + 0.1 * loss_value
-            self._record(index, stage, plan, run, step, task, loss_value, probs, factors, unfrozen)
-            failpoint("train.step")
-            bar.set_postfix({f"loss_{t[-1]}": f"{v:.3f}" for t, v in ema.items()})
-            if (step + 1) % self.params.checkpoint_every == 0 and step + 1 < plan.total:
-                self._checkpoint(index, step + 1, run.optimizer, run.scheduler, run.weighting, run.sampler, began)
+        with one_thread(plan.use_cache):  # cached-vector steps: tiny ops, faster serial
+            for step in bar:
+                probs, factors = task_mix(stage.curriculum, base_probs, plan.tasks, step, plan.total)
+                unfrozen = apply_freezing(self.model, stage, plan.tasks, step, plan.steps_per_epoch) \
+                    if stage.encoder == "gradual" else None
+                task = run.sampler.choose_task(step, probs, round_robin)
+                rows = shard(run.sampler.next_batch(task), self.dist.rank, self.dist.world_size)
+                loss_value = self._optimise(task, rows, factors[task], run, cache if plan.use_cache else None)
+                ema[task] = loss_value if task not in ema else 0.9 * ema[task] + 0.1 * loss_value
+                self._record(index, stage, plan, run, step, task, loss_value, probs, factors, unfrozen)
+                failpoint("train.step")
+                bar.set_postfix({f"loss_{t[-1]}": f"{v:.3f}" for t, v in ema.items()})
+                if (step + 1) % self.params.checkpoint_every == 0 and step + 1 < plan.total:
+                    self._checkpoint(index, step + 1, run.optimizer, run.scheduler, run.weighting, run.sampler, began)
         bar.close()
 
     def _optimise(self, task: str, rows: np.ndarray, factor: float, run: _StageRun,
@@ -261,7 +260,7 @@ class Trainer:
         """Validate, summarise the stage in ``state.stages`` and write the stage-end checkpoint."""
         self.model.eval()
         elapsed = self.state.wall_s + time.perf_counter() - began
-        validation = self.validate()
+        validation = self.validate(frozen=plan.use_cache)
         self.state.validation[stage.name] = validation
         self.state.stages.append({"name": stage.name, "index": index,
                                   "start_step": self._stage_start(index), "end_step": self.state.global_step,
@@ -274,11 +273,10 @@ class Trainer:
         failpoint("train.stage_end")
 
     def _stage_start(self, index: int) -> int:
-        steps = [r["step"] for r in self.state.history if r["stage_index"] == index]
-        return min(steps) if steps else self.state.global_step
+        return min((r["step"] for r in self.state.history if r["stage_index"] == index), default=self.state.global_step)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if not self.params.bf16:
+        if not resolve_bf16(self.params.bf16, self.model.device):
             return contextlib.nullcontext()
         return torch.autocast(self.model.device.type, dtype=torch.bfloat16)
 

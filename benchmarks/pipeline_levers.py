@@ -1,0 +1,164 @@
+"""What each pipeline-speed lever buys (not a test): old and new setting side by side in one run.
+
+On the default pipeline's outputs (``dvc repro`` first), per lever, the seconds one pipeline run spends
+on it with the old setting and with the new one, and their ratio:
+
+- ``encoder step``: a training step of the whole encoder (batch 32, real Task A rows) in fp32 and in bf16
+  autocast (``train.bf16: auto`` picks bf16 on a CPU with AVX512-BF16 / AMX); interleaved, median of rounds;
+  scaled to the pipeline by the encoder-training steps all variants take (``train_summary.json``).
+- ``head steps``: a step of a linear head on cached sentence vectors (what frozen-encoder stages run thousands
+  of) on torch's two threads vs one (``mtst.training.cache.one_thread``); scaled by those steps of all variants.
+- ``MLflow curves``: logging every variant's history as step metrics (child and stage runs) with every
+  step vs ``tracking.curve_points`` (500) into two fresh SQLite stores, one after the other.
+- ``evaluate timing``: the throughput pass of every evaluation with the old ``evaluate`` settings
+  (512 sentences x 3 repeats) vs the new (256 x 1); ``compare`` re-times the models side by side anyway.
+
+    .venv/bin/python benchmarks/pipeline_levers.py [--artifacts artifacts] [--rounds 5] [--out reports/bench_pipeline_levers.json]
+
+Machines here are shared and noisy: read the ratios measured in one run, not the absolute seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from mtst.config import TrackingParams
+from mtst.contracts.training import TrainFolder
+from mtst.data.datasets import load_split
+from mtst.evaluation.sampling import throughput_sample
+from mtst.evaluation.speed import measure_throughput
+from mtst.io import write_json
+from mtst.model import MultiTaskSentenceTransformer
+
+
+def encoder_step_seconds(texts: list[str], rounds: int) -> dict[str, float]:
+    """Median seconds of one whole-encoder training step in fp32 and in bf16 autocast, interleaved."""
+    model = MultiTaskSentenceTransformer({"task_a": ["a", "b", "c", "d", "e"]})
+    model.train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    times: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    batches = [texts[i:i + 32] for i in range(0, 32 * (rounds + 1), 32)]
+    for index, batch in enumerate(batches):
+        tokens = model.tokenize(batch)
+        labels = torch.zeros(len(batch), dtype=torch.long)
+        for precision in ("fp32", "bf16") if index % 2 == 0 else ("bf16", "fp32"):
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                embeddings = model.embed_tokens(tokens["input_ids"], tokens["attention_mask"])
+            F.cross_entropy(model.heads["task_a"](embeddings.float()), labels).backward()
+            optimiser.step()
+            optimiser.zero_grad(set_to_none=True)
+            if index:  # the first round warms up both
+                times[precision].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def encoder_steps(train_dirs: list[Path], cached: bool = False) -> int:
+    """Steps that trained the encoder (``cached``: the heads on cached embeddings), over all variants."""
+    return sum(s.end_step - s.start_step for d in train_dirs for s in TrainFolder(d).stages()
+               if s.cached_embeddings == cached)
+
+
+def head_step_seconds(rounds: int, steps: int = 300) -> dict[str, float]:
+    """Median seconds of one step of a 384 -> 5 linear head on a batch of 32 cached vectors, two threads vs one."""
+    from mtst.training.cache import one_thread
+
+    torch.manual_seed(0)
+    head, vectors = torch.nn.Linear(384, 5), torch.randn(4000, 384)
+    optimiser = torch.optim.AdamW(head.parameters(), lr=0.01)
+    times: dict[str, list[float]] = {"2 threads": [], "1 thread": []}
+    for _ in range(rounds):
+        for label in times:
+            with one_thread(label == "1 thread"):
+                start = time.perf_counter()
+                for step in range(steps):
+                    rows = torch.randint(0, len(vectors), (32,))
+                    F.cross_entropy(head(vectors[rows]), rows % 5).backward()
+                    torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+                    optimiser.step()
+                    optimiser.zero_grad(set_to_none=True)
+                times[label].append((time.perf_counter() - start) / steps)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def curve_logging_seconds(train_dirs: list[Path], points: int | None, store: Path) -> float:
+    """Seconds to log every variant's curves (child and stage runs) into a fresh SQLite store."""
+    from mtst.tracking.store import Tracker
+    from mtst.tracking.variant import _log_curves, _stage_run, thin_history
+
+    tracker = Tracker.open(TrackingParams(experiment="bench"), uri=f"sqlite:///{store}")
+    start = time.perf_counter()
+    for train_dir in train_dirs:
+        folder = TrainFolder(train_dir)
+        history, stages = folder.history(), folder.stages()
+        run_id = tracker.create_run(train_dir.name, {})
+        curve = thin_history(history, points)
+        _log_curves(tracker, run_id, curve, history, stages)
+        for index, stage in enumerate(stages):
+            _stage_run(tracker, run_id, train_dir.name, index, stage, history, curve, {})
+    return time.perf_counter() - start
+
+
+def evaluate_timing_seconds(train_dirs: list[Path], splits: Path, rounds: int) -> dict[str, float]:
+    """Seconds every evaluation spends timing its model: old settings (512 x 3) vs new (256 x 1)."""
+    model = MultiTaskSentenceTransformer.load(TrainFolder(train_dirs[0]).model_dir)
+    old, new = [], []
+    for _ in range(rounds):
+        for label, sentences, repeats in (("old", 512, 3), ("new", 256, 1)):
+            sample = throughput_sample(splits, "test", sentences, 13)
+            start = time.perf_counter()
+            measure_throughput(model, sample, 32, repeats)
+            (old if label == "old" else new).append(time.perf_counter() - start)
+    return {"old": statistics.median(old) * len(train_dirs), "new": statistics.median(new) * len(train_dirs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("reports/bench_pipeline_levers.json"))
+    args = parser.parse_args()
+    train_root, splits = args.artifacts / "train", args.artifacts / "splits"
+    train_dirs = sorted(d for d in train_root.iterdir() if (d / "train_summary.json").exists()) if train_root.is_dir() else []
+    if not train_dirs:
+        raise SystemExit(f"no trained variants under {train_root}: run `dvc repro` on the default profile first")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+    steps, head_steps = encoder_steps(train_dirs), encoder_steps(train_dirs, cached=True)
+    step_s = encoder_step_seconds(load_split(splits, "task_a", "train")["text"].tolist(), args.rounds)
+    head_s = head_step_seconds(args.rounds)
+    work = Path(tempfile.mkdtemp(prefix="mtst-bench-levers-"))
+    curves = {"every step": curve_logging_seconds(train_dirs, None, work / "all.db"),
+              "500 points": curve_logging_seconds(train_dirs, 500, work / "thin.db")}
+    timing = evaluate_timing_seconds(train_dirs, splits, args.rounds)
+    levers: dict[str, dict[str, Any]] = {
+        "encoder step (fp32 -> bf16)": {"old_s": step_s["fp32"] * steps, "new_s": step_s["bf16"] * steps,
+                                        "detail": f"{steps} encoder steps, {step_s['fp32']:.3f} vs {step_s['bf16']:.3f} s/step"},
+        "head steps (2 threads -> 1)": {"old_s": head_s["2 threads"] * head_steps, "new_s": head_s["1 thread"] * head_steps,
+                                        "detail": f"{head_steps} steps, {1000 * head_s['2 threads']:.2f} vs "
+                                                  f"{1000 * head_s['1 thread']:.2f} ms/step"},
+        "MLflow curves (every step -> 500 points)": {"old_s": curves["every step"], "new_s": curves["500 points"],
+                                                     "detail": f"{len(train_dirs)} variants' histories"},
+        "evaluate timing (512x3 -> 256x1)": {"old_s": timing["old"], "new_s": timing["new"],
+                                              "detail": f"{len(train_dirs)} evaluations"},
+    }
+    for lever in levers.values():
+        lever["saved_s"], lever["ratio"] = lever["old_s"] - lever["new_s"], lever["old_s"] / lever["new_s"]
+    write_json(args.out, {"levers": levers, "load_average_1min": os.getloadavg()[0], "threads": torch.get_num_threads()})
+    print(f"{'lever':44s} {'old s':>8s} {'new s':>8s} {'saved s':>8s} {'ratio':>6s}  detail")
+    for name, lever in levers.items():
+        print(f"{name:44s} {lever['old_s']:8.1f} {lever['new_s']:8.1f} {lever['saved_s']:8.1f} {lever['ratio']:6.2f}  {lever['detail']}")
+    print(f"(full report: {args.out})")
+
+
+if __name__ == "__main__":
+    main()

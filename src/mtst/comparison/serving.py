@@ -1,0 +1,181 @@
+"""The serving table: the champion run by each backend (torch, ONNX Runtime fp32, ONNX Runtime int8), its
+macro-F1 per task on the whole test split, its sentences/s per task and its size on disk; and the backend the
+registered champion is served by.
+
+Why one process and one pass: each evaluation timed its model alone, at another moment, so only numbers
+measured side by side compare. The test split is cut into chunks of ``compare.inference_sentences``; every
+backend encodes each chunk in turn (the order rotating from chunk to chunk), timed, at the same batch size,
+and the same pass gives the predictions the macro-F1 is computed from. A backend's sentences/s for a task is
+that task's sentences over its total time; the slower task's rate is what serving both can promise. Every
+test sentence is timed once per backend, so ``compare.inference_repeats`` does not apply here.
+
+The rule (:func:`choose`): the fastest backend, by the slower task's sentences/s, whose macro-F1 on every task
+is within ``compare.serving_tolerance`` points of torch's; torch when none is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtst.comparison.results import Result
+from mtst.comparison.statistics import macro_f1
+from mtst.config import CompareParams
+from mtst.contracts.comparison import Serving, ServingRow
+
+REFERENCE = "torch"
+WARMUP = 8  # sentences each backend runs before the timed chunks (ONNX Runtime allocates on its first run)
+EPSILON = 1e-9  # a loss of exactly the tolerance is within it, whatever the float rounding
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One backend's raw numbers: per task sentences/s and macro-F1 (a fraction), and its size on disk."""
+
+    sentences_per_s: dict[str, float]
+    macro_f1: dict[str, float]
+    size_mb: float
+
+    @property
+    def serving_rate(self) -> float:
+        return min(self.sentences_per_s.values())
+
+
+def losses(m: Measured, reference: Measured) -> dict[str, float]:
+    """Macro-F1 points lost against the reference, per task (negative: gained)."""
+    return {t: 100 * (reference.macro_f1[t] - m.macro_f1[t]) for t in reference.macro_f1}
+
+
+def within(m: Measured, reference: Measured, tolerance: float) -> bool:
+    return max(losses(m, reference).values()) <= tolerance + EPSILON
+
+
+def choose(measured: dict[str, Measured], tolerance: float) -> tuple[str, str]:
+    """(the backend, why in a sentence): the fastest by the slower task's sentences/s among those within
+    ``tolerance`` macro-F1 points of torch on every task; torch when none is (a tie goes to the one listed
+    first)."""
+    reference = measured[REFERENCE]
+    lost = {name: losses(m, reference) for name, m in measured.items()}
+    qualified = [name for name, m in measured.items() if within(m, reference, tolerance)]
+    chosen = max(qualified, key=lambda name: (measured[name].serving_rate, -list(measured).index(name)))
+    rejected = [f"{name} loses {max(lost[name].values()):.2f} points on {max(lost[name], key=lost[name].get)}"
+                for name in measured if name not in qualified]
+    beyond = f" ({'; '.join(rejected)}: beyond the {tolerance:g}-point tolerance)" if rejected else ""
+    if chosen == REFERENCE:
+        slower = [name for name in qualified if name != REFERENCE]
+        why = f"; {', '.join(slower)} {'is' if len(slower) == 1 else 'are'} not faster" if slower else ""
+        return chosen, f"no other backend serves faster within the tolerance{why}{beyond}"
+    ratio = measured[chosen].serving_rate / reference.serving_rate
+    return chosen, (f"it serves {ratio:.2f}× torch's sentences/s (the slower task's) and loses at most "
+                    f"{max(0.0, *lost[chosen].values()):.2f} macro-F1 points on a task, within the "
+                    f"{tolerance:g}-point tolerance{beyond}")
+
+
+def rows(measured: dict[str, Measured], tolerance: float, chosen: str) -> list[ServingRow]:
+    """The table's rows, in the order the backends were listed."""
+    reference = measured[REFERENCE]
+    out = []
+    for name, m in measured.items():
+        change = {t: 100 * (m.macro_f1[t] - reference.macro_f1[t]) for t in reference.macro_f1}
+        out.append(ServingRow(backend=name, task_sentences_per_s=m.sentences_per_s, sentences_per_s=m.serving_rate,
+                              ratio_to_torch=m.serving_rate / reference.serving_rate,
+                              macro_f1=m.macro_f1, change_vs_torch=change, size_mb=m.size_mb,
+                              within_tolerance=within(m, reference, tolerance), chosen=name == chosen))
+    return out
+
+
+def measure(model_dir: Path, backends: Sequence[str], tests: dict[str, tuple[list[str], np.ndarray, int]],
+            batch_size: int, chunk: int) -> dict[str, Measured]:
+    """Each backend over every task's test sentences ``tests[task] = (texts, label indices, classes)``,
+    side by side (see the module docstring)."""
+    from mtst.evaluation.speed import dir_size_mb
+    from mtst.export.backend import load_backend
+
+    models = {name: load_backend(model_dir, name) for name in backends}  # ONNX: exported once, then cached
+    first = next(iter(tests.values()))[0]
+    for model in models.values():
+        model.predict_proba(first[:WARMUP], batch_size=batch_size)
+    seconds = {name: dict.fromkeys(tests, 0.0) for name in models}
+    proba: dict[str, dict[str, list[np.ndarray]]] = {name: {t: [] for t in tests} for name in models}
+    order = list(models)
+    for task, (texts, _, _) in tests.items():
+        for i, start in enumerate(range(0, len(texts), chunk)):
+            part = texts[start:start + chunk]
+            for name in order[i % len(order):] + order[:i % len(order)]:  # rotate who goes first
+                t0 = time.perf_counter()
+                embeddings = models[name].encode(part, batch_size=batch_size)
+                proba[name][task].append(models[name].predict_proba_from_embeddings(embeddings, task))
+                seconds[name][task] += time.perf_counter() - t0
+    out = {}
+    for name, model in models.items():
+        size = dir_size_mb(model_dir) if name == REFERENCE else float(model.size()["size_mb"])
+        f1 = {t: macro_f1(y, np.concatenate(proba[name][t]).argmax(axis=1), k) for t, (_, y, k) in tests.items()}
+        out[name] = Measured({t: len(tests[t][0]) / seconds[name][t] for t in tests}, f1, size)
+    return out
+
+
+def split_sentences(result: Result) -> tuple[dict[str, tuple[list[str], np.ndarray, int]], str]:
+    """Per task of the champion, its evaluation's split: texts, label indices in the model's label order, the
+    number of classes; and the split's name."""
+    from mtst.data.datasets import load_split
+
+    assert result.info is not None
+    split, labels = result.info.split, result.info.labels
+    tests = {}
+    for task in result.tasks:
+        frame = load_split(Path(result.info.splits_dir), task, split)
+        index = {label: i for i, label in enumerate(labels[task])}
+        tests[task] = (frame["text"].astype(str).tolist(), frame["label"].map(index).to_numpy(), len(index))
+    return tests, split
+
+
+def missing_inputs(result: Result) -> str | None:
+    """Why the champion cannot be measured here (its model folder or test split is absent), or None."""
+    from mtst.data.datasets import split_path
+
+    info = result.info
+    if info is None or not info.model_dir or not (Path(info.model_dir) / "mtst.json").exists():
+        return f"the model folder {info.model_dir if info else '(no variant.json)'} is not here"
+    for task in result.tasks:
+        path = split_path(Path(info.splits_dir), task, info.split)
+        if not path.exists():
+            return f"the test split {path} is not here"
+    return None
+
+
+def serving_table(champion: Result, params: CompareParams) -> Serving | None:
+    """The serving table of ``champion`` (None when ``compare.serving_backends`` is empty); without its model
+    or test split here, a table with no rows that says why."""
+    if not params.serving_backends:
+        return None
+    base: dict[str, Any] = {"variant": champion.variant, "batch_size": params.inference_batch_size,
+                            "tolerance": params.serving_tolerance}
+    missing = missing_inputs(champion)
+    if missing:
+        return Serving(**base, split=champion.info.split if champion.info else "test", test_rows={}, rows=[],
+                       chosen=None, reason=missing)
+    tests, split = split_sentences(champion)
+    assert champion.info is not None
+    measured = measure(Path(champion.info.model_dir), params.serving_backends, tests, params.inference_batch_size,
+                       params.inference_sentences)
+    chosen, reason = choose(measured, params.serving_tolerance)
+    return Serving(**base, split=split, test_rows={t: len(v[0]) for t, v in tests.items()},
+                   rows=rows(measured, params.serving_tolerance, chosen), chosen=chosen, reason=reason)
+
+
+def serving_metrics(serving: Serving) -> list[tuple[str, float, int]]:
+    """The table as MLflow metrics for the parent run: ``serving.<backend>.<task>.sentences_per_s`` and
+    ``.macro_f1``, ``serving.<backend>.sentences_per_s`` (the slower task's), ``.ratio_to_torch``, ``.size_mb``."""
+    metrics = []
+    for row in serving.rows:
+        key = f"serving.{row.backend}"
+        metrics += [(f"{key}.{task}.sentences_per_s", value, 0) for task, value in row.task_sentences_per_s.items()]
+        metrics += [(f"{key}.{task}.macro_f1", value, 0) for task, value in row.macro_f1.items()]
+        metrics += [(f"{key}.sentences_per_s", row.sentences_per_s, 0), (f"{key}.size_mb", row.size_mb, 0),
+                    (f"{key}.ratio_to_torch", row.ratio_to_torch, 0)]
+    return metrics
