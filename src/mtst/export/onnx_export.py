@@ -43,19 +43,19 @@ PARITY_TOLERANCE = 1e-4
 
 QUANTISATION: dict[str, Any] = {
     "method": "quantize_dynamic", "weight_type": "QInt8", "per_channel": True, "reduce_range": False,
-    "op_types": ["MatMul", "Attention"], "fp32_layers": "last",
+    "op_types": ["MatMul", "Attention"], "fp32_nodes": "last attention",
 }
 """ONNX Runtime's dynamic quantisation: int8 weights with one scale per output channel, activations quantised
-to int8 at run time (one range per tensor per batch), int8 products (VNNI on this CPU). Quantised: the
-``MatMul`` and fused ``Attention`` (Q/K/V projection) nodes of every encoder block but the last; the last
-block, the embedding table, the LayerNorms and the heads (``Gemm``) stay fp32. The last block feeds the
-pooled sentence vector directly, so its rounding is not averaged away by later layers: on the default
-profile's bf16-trained ``staged`` model (4,000 test sentences, 2 threads) quantising it too lost 0.52-0.77
-macro-F1 points on Task B (2.3-2.6x torch), keeping it fp32 lost 0.07 / 0.37 (A / B) at 2.2-2.3x.
-``MatMulNBits`` (8-bit blocks of 128) kept F1 closer but ran at only 1.3x torch; per-tensor weights lost 0.4-0.6
-points; leaving every Q/K/V projection fp32 was as accurate but at 2.0x. Measured with
-``benchmarks/onnx_inference.py`` (which prints the ``MatMulNBits`` row beside this one). Dynamic ranges depend
-on the batch, so the predictions of an int8 graph shift slightly with how sentences are batched."""
+to int8 at run time (one range per tensor per batch), int8 products (VNNI on this CPU). Quantised: every
+encoder ``MatMul`` and every fused ``Attention`` (its Q/K/V projection) but the last block's; that one, the
+embedding table, the LayerNorms and the heads (``Gemm``) stay fp32. The last block feeds the pooled sentence
+vector directly, so its rounding is not averaged away by later layers. Measured side by side on the default
+profile's bf16-trained ``staged`` model (4,000 test sentences, 2 threads): everything quantised, 2.3-2.6x
+torch but -0.52 to -0.77 macro-F1 points on Task B; the last attention fp32, 2.4-2.5x and +0.02 / -0.32
+(A / B); the whole last block fp32, -0.15 on B but only 2.0-2.1x; ``MatMulNBits`` (8-bit blocks of 128)
++0.06 / -0.29 at 1.4-1.5x; per-tensor weights -0.4 to -0.6. ``benchmarks/onnx_inference.py`` prints this
+graph beside ``MatMulNBits``. Dynamic ranges follow the batch, so an int8 model's answers shift slightly with
+how the sentences are batched."""
 
 PROBE_SENTENCES = (
     "Shares in the company rose sharply after it reported record quarterly profits.",
@@ -135,24 +135,23 @@ def _quantise(source: Path, out: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     op_types = list(QUANTISATION["op_types"])
-    quantize_dynamic(source, out, op_types_to_quantize=op_types, nodes_to_exclude=_last_block(source, op_types),
+    quantize_dynamic(source, out, op_types_to_quantize=op_types, nodes_to_exclude=[_last_attention(source)],
                      per_channel=QUANTISATION["per_channel"], reduce_range=QUANTISATION["reduce_range"],
                      weight_type=QuantType.QInt8, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
-def _last_block(graph: Path, op_types: list[str]) -> list[str]:
-    """The quantisable nodes of the encoder's last block: its ``MatMul`` nodes (named ``.../layer.<N>/...`` by
-    the exporter) and its fused ``Attention`` (the optimiser numbers them ``Attention_<i>`` in layer order)."""
+def _last_attention(graph: Path) -> str:
+    """The fused ``Attention`` node of the encoder's last block: ONNX Runtime's optimiser names them
+    ``Attention_<i>`` in the order of the blocks, one per block."""
     import onnx
 
-    nodes = [n for n in onnx.load(str(graph), load_external_data=False).graph.node if n.op_type in op_types]
-    layers = sorted({int(m.group(1)) for n in nodes if (m := re.search(r"/layer\.(\d+)/", n.name))})
+    nodes = onnx.load(str(graph), load_external_data=False).graph.node
     attention = [n.name for n in nodes if n.op_type == "Attention"]
-    if not layers or len(attention) not in (0, len(layers)):
-        raise ExportError(f"cannot find the encoder's last block in {graph.name}: layers {layers}, "
-                          f"{len(attention)} fused attention nodes")
-    last = layers[-1]
-    return [n.name for n in nodes if f"/layer.{last}/" in n.name] + attention[-1:]
+    blocks = {m.group(1) for n in nodes if (m := re.search(r"/layer\.(\d+)/", n.name))}
+    if not attention or len(attention) != len(blocks):
+        raise ExportError(f"cannot find the last block's attention in {graph.name}: {len(attention)} fused "
+                          f"attention nodes for {len(blocks)} encoder blocks")
+    return attention[-1]
 
 
 def _probe_differences(model: MultiTaskSentenceTransformer, graph: Path, heads: Path,
