@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from mtst.cli.curve import curve
 from mtst.cli.data import augment, data_app, validate, wordnet_app
 from mtst.cli.experiment import compare, evaluate, train, ui
 from mtst.cli.inference import embed, export, predict
@@ -17,7 +18,7 @@ from mtst.cli.params import params_app
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 for _name, _command in (("train", train), ("embed", embed), ("validate", validate), ("augment", augment),
                         ("evaluate", evaluate), ("compare", compare), ("predict", predict), ("export", export),
-                        ("ui", ui)):
+                        ("curve", curve), ("ui", ui)):
     app.command(_name)(_command)
 app.add_typer(data_app, name="data")
 app.add_typer(params_app, name="params")

@@ -1,0 +1,153 @@
+"""The learning curve's points and how one point runs, from the pipeline's own steps (prepare → augment → train →
+evaluate), each into ``<root>/<size>-<seed>/``.
+
+A point is (Task B training size, seed, variant). The variants of one size and seed share that pair's prepared
+splits and augmented split (``<root>/<size>-<seed>/splits``, ``.../augmented``), and every frozen-encoder stage
+reads the embedding cache (``.cache/embeddings`` or ``$MTST_EMBEDDING_CACHE``), which is keyed by the texts: the
+seed draws every capped split (``prepare.seed``), so Task A's and the validation splits' embeddings are computed
+once per seed for all sizes and variants, and a Task B subset's once for all variants of its size and seed.
+
+A point is finished when its ``result.json`` exists (written last, atomically): a rerun skips it, so a killed
+grid continues where it stopped; a point killed mid-training resumes from its checkpoints. A result made with
+other parameters (its ``params_digest``) stops the grid instead of being mixed into this curve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mtst.config import ConfigError, Params
+from mtst.io import read_json, write_json, write_text
+from mtst.training import fingerprint as fp
+from mtst.training.fingerprint import FingerprintMismatch
+
+RESULT = "result.json"
+
+
+@dataclass(frozen=True)
+class Point:
+    """One trained and evaluated model of the curve."""
+
+    size: int | None  # Task B training rows; None = all of them
+    seed: int
+    variant: str
+
+    @property
+    def size_label(self) -> str:
+        return "all" if self.size is None else str(self.size)
+
+    def data_dir(self, root: Path) -> Path:
+        """The folder this point shares with the other variants of its size and seed."""
+        return root / f"{self.size_label}-{self.seed}"
+
+    def folder(self, root: Path) -> Path:
+        return self.data_dir(root) / self.variant
+
+
+def points(params: Params) -> list[Point]:
+    """Every point of ``params.curve``, sizes outermost (small sizes finish first), after checking the variants
+    exist and start from the pretrained encoder (a follow-up would need its source's model of the same point)."""
+    curve, train = params.curve, params.train
+    if train is None:
+        raise ConfigError("params.yaml has no 'train' section: the learning curve trains its variants")
+    unknown = [v for v in curve.variants if v not in train.variants]
+    if unknown:
+        raise ConfigError(f"params.yaml: curve.variants: {unknown} not defined in train.variants")
+    followups = [v for v in curve.variants if train.variants[v].init_from]
+    if followups:
+        raise ConfigError(f"params.yaml: curve.variants: {followups} start from another variant's model; "
+                          "the curve trains only variants that start from the pretrained encoder")
+    return [Point(size, seed, variant) for size in curve.sizes for seed in curve.seeds for variant in curve.variants]
+
+
+def point_params(params: Params, point: Point) -> Params:
+    """``params`` for one point: its Task B size and seed in ``prepare``, its seed in ``augment`` and ``train``,
+    and the curve's epoch scale on top of the profile's."""
+    assert params.train is not None
+    return params.model_copy(update={
+        "prepare": params.prepare.model_copy(update={"seed": point.seed, "task_b_train_limit": point.size}),
+        "augment": params.augment.model_copy(update={"seed": point.seed}),
+        "train": params.train.model_copy(update={"seed": point.seed,
+                                                 "epoch_scale": params.train.epoch_scale * params.curve.epoch_scale}),
+    })
+
+
+def prepared_data(params: Params, point: Point, data_dir: Path, root: Path) -> tuple[Path, Path | None]:
+    """The point's splits, and its augmented Task B split when its variant trains on one; each made once per
+    size and seed (an existing folder is complete: the steps write their folders atomically)."""
+    from mtst.steps import augment, prepare
+
+    shared = point.data_dir(root)
+    splits, augmented, made_with = shared / "splits", shared / "augmented", shared / "data_params.json"
+    if made_with.exists() and made_with.read_text(encoding="utf-8") != _data_params(params):
+        raise FingerprintMismatch(f"{shared} was prepared with other prepare / augment parameters ({made_with}): "
+                                  f"move {root} away, or give another --root")
+    if not (splits / "summary.json").exists():
+        write_text(made_with, _data_params(params))  # first: a kill during prepare leaves it, and prepare reruns
+        prepare.run(params.prepare, data_dir, splits)
+    if not params.train.variants[point.variant].augment:  # type: ignore[union-attr]
+        return splits, None
+    if not (augmented / "summary.json").exists():
+        augment.run(params.augment, splits, augmented, progress=False)
+    return splits, augmented
+
+
+def run_point(params: Params, point: Point, data_dir: Path, root: Path, show_progress: bool = False) -> dict[str, Any]:
+    """Train and evaluate one point (unless its result exists) and return its result record."""
+    from mtst.steps import evaluate, train
+    from mtst.steps.evaluate import check_train_dir
+    from mtst.evaluation.errors import EvaluationError
+
+    folder = point.folder(root)
+    settings = point_params(params, point)
+    digest = params_digest(settings, point.variant)
+    if (folder / RESULT).exists():
+        done = read_json(folder / RESULT)
+        if done.get("params_digest") != digest:
+            raise FingerprintMismatch(f"{folder / RESULT} was made with other parameters than this curve's "
+                                      f"{point}: move {root} away, or give another --root")
+        return done
+    splits, augmented = prepared_data(settings, point, data_dir, root)
+    try:
+        check_train_dir(folder / "train")
+    except EvaluationError:  # not trained yet, or killed while training: continue from its checkpoints
+        train.run(settings, point.variant, splits, folder / "train", augmented, resume=True,
+                  show_progress=show_progress)
+    metrics = evaluate.run(settings.evaluate, folder / "train", splits, folder / "eval")
+    result = {
+        "size": point.size, "size_label": point.size_label, "seed": point.seed, "variant": point.variant,
+        "task_b_train_rows": _train_rows(splits),
+        "task_b_macro_f1": metrics["task_b.macro_f1"],
+        "task_a_macro_f1": metrics.get("task_a.macro_f1"),
+        "train_wall_s": metrics["train.wall_s"],
+        "train_steps": metrics["train.steps"],
+        "params_digest": digest,
+    }
+    write_json(folder / RESULT, result)
+    return result
+
+
+def params_digest(settings: Params, variant: str) -> str:
+    """What a point's result depends on: its variant, the ``train`` and ``model`` sections as the checkpoint
+    fingerprint sees them (operational keys left out), and the ``prepare``, ``augment`` and ``evaluate`` sections."""
+    assert settings.train is not None
+    sections = {"data": _data_params(settings),
+                "evaluate": settings.evaluate.model_dump_json(exclude={"throughput_sentences", "throughput_batch_size",
+                                                                       "throughput_repeats"})}
+    mapping = fp.fingerprint(variant, settings.train.variants[variant].model_dump(), settings.train.model_dump(),
+                             settings.model.model_dump(), sections)
+    return hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _data_params(settings: Params) -> str:
+    return json.dumps({"prepare": settings.prepare.model_dump(mode="json"),
+                       "augment": settings.augment.model_dump(mode="json")}, sort_keys=True)
+
+
+def _train_rows(splits: Path) -> int:
+    """Task B training rows before augmentation: what the size means, also for ``all``."""
+    return int(read_json(splits / "summary.json")["task_b"]["train"]["total"])
