@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data
 
-.PHONY: setup wordnet data browser ui run test test-all lock clean engine image mlflow-image images
+.PHONY: setup wordnet data browser ui run ablations test test-all lock clean engine image mlflow-image images
 
 setup: $(VENV)/.installed  ## create .venv with the locked dependencies
 
@@ -34,6 +34,12 @@ run: data  ## the whole pipeline (dvc repro) on the active profile of params.yam
 	@echo "comparison report: $(CURDIR)/reports/comparison.md (chart: reports/comparison.png)"
 	@echo "metrics:           $(BIN)/dvc metrics show   |   plots: $(BIN)/dvc plots show"
 	@echo "MLflow runs:       make ui  (prints the training-runs URL; store: $(CURDIR)/mlflow.db)"
+
+ablations: data  ## after `make run`: the imbalance ablations (params.yaml's staged_* variants) trained, evaluated into MLflow, compared (~4 min each on 2 CPU cores)
+	@for v in $$($(BIN)/python -c 'from mtst.config import load_params; print(*[v for v in load_params().train.variants if v.startswith("staged_")])'); do \
+	  echo "== $$v"; $(BIN)/mtst train --variant $$v > /dev/null && $(BIN)/mtst evaluate --variant $$v > /dev/null || exit 1; done
+	$(BIN)/mtst compare --eval-root artifacts/eval --out reports > /dev/null
+	@echo "ablation table: $(CURDIR)/reports/comparison.md; later comparisons on the same test rows read them from MLflow"
 
 test: data browser images  ## the test suite (slow benchmarks-sized tests excluded)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -8,6 +8,9 @@ on it with the old setting and with the new one, and their ratio:
   scaled to the pipeline by the encoder-training steps all variants take (``train_summary.json``).
 - ``head steps``: a step of a linear head on cached sentence vectors (what frozen-encoder stages run thousands
   of) on torch's two threads vs one (``mtst.training.cache.one_thread``); scaled by those steps of all variants.
+- ``embedding cache``: encoding training sentences for the frozen-encoder stages, as before (fp32, batches of
+  128) and now (bf16 autocast where ``train.bf16`` resolves on, batches of 32: ``train.eval_batch_size``);
+  interleaved on a sample, scaled by the sentences the cache holds for the variants (train and validation splits).
 - ``MLflow curves``: logging every variant's history as step metrics (child and stage runs) with every
   step vs ``tracking.curve_points`` (500) into two fresh SQLite stores, one after the other.
 - ``evaluate timing``: the throughput pass of every evaluation with the old ``evaluate`` settings
@@ -60,6 +63,32 @@ def encoder_step_seconds(texts: list[str], rounds: int) -> dict[str, float]:
             if index:  # the first round warms up both
                 times[precision].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def encode_seconds(texts: list[str], rounds: int) -> dict[str, float]:
+    """Median seconds per sentence to encode ``texts`` with the pretrained encoder: fp32 in batches of 128 (the
+    old cache) vs bf16 autocast in batches of 32 (the new one), interleaved."""
+    model = MultiTaskSentenceTransformer({})
+    settings = {"fp32 x128": (False, 128), "bf16 x32": (True, 32)}
+    times: dict[str, list[float]] = {k: [] for k in settings}
+    model.encode(texts[:32], batch_size=32)
+    for index in range(rounds):
+        for label in list(settings) if index % 2 == 0 else list(settings)[::-1]:
+            bf16, batch_size = settings[label]
+            start = time.perf_counter()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+                model.encode(texts, batch_size=batch_size)
+            times[label].append((time.perf_counter() - start) / len(texts))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def cached_sentences(train_dirs: list[Path], splits: Path) -> int:
+    """Sentences the embedding cache encodes for these variants: each distinct (task, training rows) set of a
+    variant with a frozen-encoder stage, and every task's validation split."""
+    sets = {(task, rows) for d in train_dirs if any(s.cached_embeddings for s in TrainFolder(d).stages())
+            for task, rows in TrainFolder(d).summary().train_rows.items()}
+    validation = sum(len(load_split(splits, task, "validation")) for task in {task for task, _ in sets})
+    return sum(rows for _, rows in sets) + validation
 
 
 def encoder_steps(train_dirs: list[Path], cached: bool = False) -> int:
@@ -136,6 +165,9 @@ def main() -> None:
     steps, head_steps = encoder_steps(train_dirs), encoder_steps(train_dirs, cached=True)
     step_s = encoder_step_seconds(load_split(splits, "task_a", "train")["text"].tolist(), args.rounds)
     head_s = head_step_seconds(args.rounds)
+    cached = cached_sentences(train_dirs, splits)
+    sample = load_split(splits, "task_b", "train")["text"].tolist()[:512]
+    encode_s = encode_seconds(sample, args.rounds)
     work = Path(tempfile.mkdtemp(prefix="mtst-bench-levers-"))
     curves = {"every step": curve_logging_seconds(train_dirs, None, work / "all.db"),
               "500 points": curve_logging_seconds(train_dirs, 500, work / "thin.db")}
@@ -146,6 +178,9 @@ def main() -> None:
         "head steps (2 threads -> 1)": {"old_s": head_s["2 threads"] * head_steps, "new_s": head_s["1 thread"] * head_steps,
                                         "detail": f"{head_steps} steps, {1000 * head_s['2 threads']:.2f} vs "
                                                   f"{1000 * head_s['1 thread']:.2f} ms/step"},
+        "embedding cache (fp32 x128 -> bf16 x32)": {
+            "old_s": encode_s["fp32 x128"] * cached, "new_s": encode_s["bf16 x32"] * cached,
+            "detail": f"{cached} sentences, {1 / encode_s['fp32 x128']:.0f} vs {1 / encode_s['bf16 x32']:.0f} sentences/s"},
         "MLflow curves (every step -> 500 points)": {"old_s": curves["every step"], "new_s": curves["500 points"],
                                                      "detail": f"{len(train_dirs)} variants' histories"},
         "evaluate timing (512x3 -> 256x1)": {"old_s": timing["old"], "new_s": timing["new"],

@@ -1,7 +1,8 @@
 """comparison.md from its template, comparison.json through its contract, and the row order, over eval folders
 written in the evaluate contract (no model needed: compare reads only those files when it does not time
 models side by side). ``golden/comparison.md`` was rendered by the string-concatenation renderer this
-template replaced, from the same folders: the report's text did not change."""
+template replaced, from the same folders; since then it changed only where the report gained a part (the
+"Over seeds" section, the ablation rows' source)."""
 
 from __future__ import annotations
 

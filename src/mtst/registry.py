@@ -22,11 +22,11 @@ model (mean macro-F1 0.600) replace the default run's (0.754) without a word. So
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from mtst.comparison.results import Result
 from mtst.contracts.comparison import MeasuredModel, RegistryOutcome
+from mtst.evaluation.testset import rows_digest
 
 VARIANT, RUN_ID, METRIC, VALUE = "mtst.variant", "mtst.run_id", "mtst.selection_metric", "mtst.selection_value"
 TEST_DATA_HASH, DATA_HASH, DECISION = "mtst.test_data_hash", "mtst.data_hash", "mtst.registry_decision"
@@ -35,15 +35,10 @@ PROMOTED, KEPT = "promoted", "kept"
 
 
 def test_data_hash(result: Result) -> str | None:
-    """sha256 over the split name and the sorted (task, id, label) of every test row the metrics were computed
-    on; None when the evaluation folder has no predictions for one of its tasks."""
-    digest = hashlib.sha256(f"split={result.info.split if result.info else 'test'}\n".encode())
-    for task in sorted(result.tasks):
-        rows = sorted((r.id, r.label) for r in result.predictions(task))
-        if not rows:
-            return None
-        digest.update("".join(f"{task}\t{i}\t{label}\n" for i, label in rows).encode())
-    return digest.hexdigest()
+    """The digest of the test rows the metrics were computed on (``mtst.evaluation.testset``); None when the
+    evaluation folder has no predictions for one of its tasks."""
+    return rows_digest(result.info.split if result.info else "test",
+                       {task: [(r.id, r.label) for r in result.predictions(task)] for task in result.tasks})
 
 
 class Measured(MeasuredModel):

@@ -104,7 +104,7 @@ class EvaluateParams(Section):
     """``mtst evaluate``: test-set metrics, calibration, per-domain scores, inference cost of one variant."""
 
     split: Literal["validation", "test"] = "test"
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(32, ge=1)
     ece_bins: int = Field(15, ge=2, description="equal-width confidence bins for expected calibration error")
     throughput_sentences: int = Field(512, ge=8, description="test sentences timed for sentences/s")
     throughput_batch_size: int = Field(32, ge=1)

@@ -22,6 +22,7 @@ from mtst.data.datasets import TASK_LABELS, load_split, read_jsonl_frame
 from mtst.data.splits import stratified_sample
 from mtst.contracts.training import HISTORY, STAGES, SUMMARY, Stages, TrainedParams, TrainSummary
 from mtst.io import atomic_dir, write_jsonl
+from mtst.training.fingerprint import recipe as recipe_digest
 from mtst.model import MultiTaskSentenceTransformer
 
 
@@ -160,7 +161,8 @@ class TrainDirs:
                 variant={"description": recipe.description, "tasks": list(recipe.tasks), "augment": False,
                          "init_from": None, "loss_weights": weights, "stages": [s["params"] for s in stages],
                          **recipe.extra},
-                train={"seed": self.seed}, model={"encoder": None, "head": "linear"}))
+                train={"seed": self.seed}, model={"encoder": None, "head": "linear"}),
+            recipe=recipe_digest({"variant.name": variant, "variant.recipe": repr(recipe)}))  # all but the seed
         out = self.root / variant
         with atomic_dir(out) as tmp:
             model.save(tmp / "model")

@@ -1,10 +1,12 @@
 """The imbalance ablation: each ``staged_*`` variant against ``staged``, what it changes (read from the params
 diff, so a new ablation variant needs no code) and which axis (augmentation, sampling, loss weighting,
-curriculum) that covers."""
+curriculum) that covers. Ablations this run did not train come from earlier runs in MLflow on the same test
+rows (``mtst.comparison.earlier_runs``), each row naming its run."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from mtst.comparison.results import Result
@@ -32,13 +34,15 @@ def _delta(result: Result, base: Result, key: str) -> float | None:
     return None if result is base or value is None or reference is None else 100 * (value - reference)
 
 
-def ablation(results: list[Result]) -> Ablation | None:
-    """The ablation table, or None when ``staged`` (the reference) was not evaluated."""
+def ablation(results: list[Result], earlier: Sequence[tuple[Result, str]] = ()) -> Ablation | None:
+    """The ablation table, or None when ``staged`` (the reference) was not evaluated; ``earlier``: ablations
+    from earlier runs, with where each comes from."""
     by_name = {r.variant: r for r in results}
     base = by_name.get("staged")
     if base is None:
         return None
-    variants = [r for r in results if r.variant.startswith("staged_")]
+    sources = {id(r): source for r, source in earlier}
+    variants = [r for r in results if r.variant.startswith("staged_")] + [r for r, _ in earlier]
     rows, covered = [], set()
     base_params = {**base.params, "augmented": base.augmented}
     for r in [base, *variants]:
@@ -52,7 +56,7 @@ def ablation(results: list[Result]) -> Ablation | None:
             variant=r.variant, changes="(reference)" if r is base else (shown or "no parameter differs"),
             axes=axes, augmented=r.augmented, task_a=r.get("task_a.macro_f1"), task_b=r.get("task_b.macro_f1"),
             delta_a=_delta(r, base, "task_a.macro_f1"), delta_b=_delta(r, base, "task_b.macro_f1"),
-            train_s=r.get("train.wall_s")))
+            train_s=r.get("train.wall_s"), source=sources.get(id(r))))
     return Ablation(rows=rows, covered=sorted(covered), missing=[a for a in ABLATION_AXES if a not in covered])
 
 

@@ -3,6 +3,7 @@ template ``templates/comparison.md.j2``) and the rows of the chart."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import jinja2
@@ -12,13 +13,15 @@ from mtst.comparison.decision import decision, multitask_vs_separate, select_cha
 from mtst.comparison.results import DOMAINS, Result
 from mtst.comparison.serving import serving_table
 from mtst.config import CompareParams
-from mtst.contracts.comparison import Comparison, VariantEntry
+from mtst.contracts.comparison import Comparison, SeedRow, VariantEntry
 
 TEMPLATE = "comparison.md.j2"
 
 
-def build(results: list[Result], params: CompareParams) -> Comparison:
-    """Everything but the registry decision (``mtst.steps.compare`` adds it once the champion is registered)."""
+def build(results: list[Result], params: CompareParams, earlier: Sequence[tuple[Result, str]] = (),
+          seeds: list[SeedRow] | None = None) -> Comparison:
+    """Everything but the registry decision (``mtst.steps.compare`` adds it once the champion is registered);
+    ``earlier`` and ``seeds``: what MLflow holds from earlier runs (``mtst.comparison.earlier_runs``)."""
     by_name = {r.variant: r for r in results}
     champion = select_champion(results, params.selection_metric)
     singles = single_task_baselines(results)
@@ -29,7 +32,8 @@ def build(results: list[Result], params: CompareParams) -> Comparison:
         selection_metric=params.selection_metric, champion=champion.variant,
         champion_value=champion.get(params.selection_metric),
         multitask_vs_separate=mvs, decision=decision(mvs, params.tolerance) if mvs else None,
-        ablation=ablation(results), registered=None, registry=None, serving=serving_table(champion, params),
+        ablation=ablation(results, earlier), registered=None, registry=None, serving=serving_table(champion, params),
+        seeds=seeds,
     )
 
 

@@ -1,4 +1,5 @@
-"""How sure a macro-F1 difference is: a paired bootstrap over the same test rows.
+"""How sure a score is: a paired bootstrap of a macro-F1 difference over the same test rows, and a Student-t
+interval of a mean over seeds.
 
 The macro-F1 here is computed from a confusion matrix in numpy, cheap enough to run once per resample;
 ``tests/test_compare.py`` checks it against sklearn's.
@@ -6,11 +7,16 @@ The macro-F1 here is computed from a confusion matrix in numpy, cheap enough to 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from mtst.contracts.comparison import Prediction
+
+CONFIDENCE = 0.95
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> float:
@@ -55,3 +61,18 @@ def paired_bootstrap(a: list[Prediction], b: list[Prediction], resamples: int, s
     point = macro_f1(y, pa, k) - macro_f1(y, pb, k)
     low, high = np.percentile(diffs, [2.5, 97.5])
     return Interval(100 * point, 100 * float(low), 100 * float(high), len(y), resamples)
+
+
+def interval(values: Sequence[float], confidence: float = CONFIDENCE) -> dict[str, Any]:
+    """Mean and two-sided t-interval of ``values`` (``low``/``high`` None for a single value)."""
+    from scipy import stats
+
+    data = np.asarray(values, dtype=float)
+    n = int(data.size)
+    if n == 0:
+        raise ValueError("an interval needs at least one value")
+    mean = float(data.mean())
+    if n == 1:
+        return {"n": 1, "mean": mean, "low": None, "high": None}
+    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * data.std(ddof=1) / math.sqrt(n))
+    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half}

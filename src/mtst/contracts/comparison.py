@@ -11,7 +11,7 @@ writer produced, so a parameter count is not rewritten as ``22713216.0``.
 from __future__ import annotations
 
 from pathlib import Path
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mtst.contracts.base import ContractError, Record, describe
 
@@ -123,6 +123,8 @@ class AblationRow(Part):
     delta_a: float | None
     delta_b: float | None
     train_s: float | None
+    source: str | None = Field(None, description="where the row's numbers come from when not from this run: "
+                                                 "an earlier MLflow run on the same test rows")
 
 
 class Ablation(Part):
@@ -131,6 +133,26 @@ class Ablation(Part):
     rows: list[AblationRow]
     covered: list[str]
     missing: list[str]
+
+
+class SeedInterval(Part):
+    """A macro-F1 (a fraction) as its mean over ``n`` seeds and the 95% Student-t interval (None for one seed)."""
+
+    n: int
+    mean: float
+    low: float | None
+    high: float | None
+
+
+class SeedRow(Part):
+    """One variant over the runs of its recipe (all its training settings and rows but ``train.seed``) on this
+    run's test rows, found in MLflow: the latest run per seed."""
+
+    variant: str
+    seeds: list[int]
+    run_ids: list[str]
+    task_a: SeedInterval | None
+    task_b: SeedInterval | None
 
 
 class ServingRow(Part):
@@ -234,4 +256,6 @@ class Comparison(Record):
     registered: RegisteredVersion | RegisteredBrief | None
     registry: RegistryOutcome | NotRegistered | None
     serving: Serving | None = None
+    seeds: list[SeedRow] | None = Field(None, description="per variant, its runs over seeds from MLflow "
+                                                          "(null with tracking off)")
 

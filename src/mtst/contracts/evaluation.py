@@ -138,6 +138,7 @@ class VariantInfo(Record):
     params: dict[str, Any] = Field(default_factory=dict)
     validation: Scores = Field(default_factory=dict)
     stages: list[StageSpan] = Field(default_factory=list)
+    recipe: str | None = Field(None, description="the training summary's recipe: what shaped the weights but the seed")
 
 
 class MlflowInfo(Record):

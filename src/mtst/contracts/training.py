@@ -57,6 +57,8 @@ class TrainSummary(Record):
     validation_by_stage: dict[str, Scores]
     params: TrainedParams
     task_a_retained: float | None = Field(None, description="Task A macro-F1 after / before, for init_from variants")
+    recipe: str | None = Field(None, description="digest of the checkpoint fingerprint without train.seed: runs "
+                                                 "with equal recipes differ only by seed (absent before it existed)")
 
     def dump(self) -> dict[str, Any]:
         """``task_a_retained`` is written only by a variant that starts from another's model (where it may be

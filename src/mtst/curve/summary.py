@@ -10,29 +10,14 @@ seed-to-seed spread of the data cancels out of their difference.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-CONFIDENCE = 0.95
+from mtst.comparison.statistics import CONFIDENCE, interval
+
 SINGLE = "single_b"          # the single-task baseline a multi-task variant is compared with
 AUGMENTED, NOT_AUGMENTED = "staged", "staged_noaug"  # the augmentation pair
-
-
-def interval(values: Sequence[float], confidence: float = CONFIDENCE) -> dict[str, Any]:
-    """Mean and two-sided t-interval of ``values`` (``low``/``high`` None for a single value)."""
-    from scipy import stats
-
-    data = np.asarray(values, dtype=float)
-    n = int(data.size)
-    if n == 0:
-        raise ValueError("an interval needs at least one value")
-    mean = float(data.mean())
-    if n == 1:
-        return {"n": 1, "mean": mean, "low": None, "high": None}
-    half = float(stats.t.ppf(0.5 + confidence / 2, n - 1) * data.std(ddof=1) / math.sqrt(n))
-    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half}
 
 
 def _key(size: int | None) -> float:

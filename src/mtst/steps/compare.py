@@ -17,16 +17,18 @@ metrics ``serving.<backend>.*`` and the tag ``mtst.serving_backend``.
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from mtst.comparison import earlier_runs
 from mtst.comparison.report import build, chart_rows, render_markdown
 from mtst.comparison.results import Result, load_results
 from mtst.comparison.serving import serving_metrics
 from mtst.config import CompareParams, TrackingParams
 from mtst.contracts.comparison import (Comparison, NotRegistered, RegisteredBrief, RegisteredVersion,
-                                       RegistryOutcome)
+                                       RegistryOutcome, SeedRow)
 from mtst.evaluation.plots import plot_comparison
 from mtst.io import write_text
 from mtst.redaction import redact_uri
@@ -46,14 +48,15 @@ def run(params: CompareParams, eval_dirs: list[str | Path], out_dir: str | Path 
     if track:
         mt.preflight(tracking)
     results = load_results(eval_dirs, order)
-    report = build(results, params)
+    tracker = mt.Tracker.open(tracking) if track else None
+    with tempfile.TemporaryDirectory(prefix="mtst-earlier-runs-") as scratch:
+        report = build(results, params, *_earlier(tracker, results, Path(scratch)))
     out_dir = Path(out_dir)
     for name in (DATA, REPORT, CHART):  # a kill from here on leaves some new files or none, never old next to new
         (out_dir / name).unlink(missing_ok=True)
     plot_comparison(chart_rows(results), out_dir / CHART)
-    tracker = parent = None
-    if track:
-        tracker = mt.Tracker.open(tracking)
+    parent = None
+    if tracker is not None:
         with mt.guard(tracker.uri, "registering the champion"):
             parent = _parent(tracker, results, pipeline_params)
             report.registry = _register(tracker, report, results, params, params.force_champion or force_champion)
@@ -72,6 +75,17 @@ def run(params: CompareParams, eval_dirs: list[str | Path], out_dir: str | Path 
             "decision": report.decision.choice if report.decision else None,
             "serving_backend": report.serving.chosen if report.serving else None,
             "registered": report.registered.model_dump(mode="json") if report.registered else None}
+
+
+def _earlier(tracker: Any, results: list[Result], scratch: Path) -> tuple[list[tuple[Result, str]], list[SeedRow] | None]:
+    """The ablations this run did not train and every variant's runs over seeds, from MLflow (none without
+    tracking)."""
+    from mtst import tracking as mt
+
+    if tracker is None:
+        return [], None
+    with mt.guard(tracker.uri, "reading earlier runs (seeds, ablations)"):
+        return earlier_runs.ablations(tracker, results, scratch), earlier_runs.over_seeds(tracker, results)
 
 
 def _parent(tracker: Any, results: list[Result], pipeline_params: dict[str, Any] | None) -> str:

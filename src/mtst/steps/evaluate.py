@@ -45,6 +45,7 @@ from mtst.evaluation.errors import EvaluationError
 from mtst.evaluation.metrics import classification_metrics, confusion_records, scalar_metrics
 from mtst.evaluation.sampling import throughput_sample
 from mtst.evaluation.speed import measure_throughput, model_size
+from mtst.evaluation.testset import rows_digest
 from mtst.io import atomic_dir, write_json, write_jsonl
 
 
@@ -149,7 +150,7 @@ def variant_info(trained: Trained, labels: dict[str, list[str]], splits_dir: Pat
         variant=summary.variant, description=summary.description, tasks=list(labels), labels=labels,
         train_dir=str(trained.folder.path), model_dir=str(trained.folder.model_dir), splits_dir=str(splits_dir),
         split=split, wall_s=summary.wall_s, steps=summary.steps, augmented=summary.augmented, seed=summary.seed,
-        params=summary.params.model_dump(), validation=summary.validation,
+        params=summary.params.model_dump(), validation=summary.validation, recipe=summary.recipe,
         stages=[StageSpan(name=s.name, start_step=s.start_step, end_step=s.end_step, wall_s=s.wall_s)
                 for s in trained.stages])
 
@@ -183,9 +184,12 @@ def log_to_mlflow(folder: Path, trained: Trained, scored: Scored, metrics: Metri
 
     tracker = mt.Tracker.open(tracking)
     parent = tracker.pipeline_run(pipeline_params, validation_dir)
+    tags = {mt.RECIPE: trained.summary.recipe,
+            mt.TEST_DATA: rows_digest(params.split, {task: [(r["id"], r["label"]) for r in rows]
+                                                     for task, rows in scored.predictions.items()})}
     return mt.log_variant(tracker, parent, trained.folder.path, folder, metrics.root, tracking,
                           param_items_for_evaluate(params), example_texts=scored.sample[:3], model=model,
-                          backend=params.backend)
+                          backend=params.backend, tags={k: v for k, v in tags.items() if v})
 
 
 def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = "artifacts/splits",

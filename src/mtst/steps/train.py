@@ -140,7 +140,7 @@ def _train(params: Params, variant: str, model: MultiTaskSentenceTransformer, tr
         resumed_from_step=state.resumed_from_step, train_rows={t: len(d) for t, d in train.items()},
         validation=final, validation_by_stage=state.validation,
         params=TrainedParams(variant=config.model_dump(), train=train_params.model_dump(exclude={"variants"}),
-                             model=params.model.model_dump()), **retained)
+                             model=params.model.model_dump()), recipe=fp.recipe(fingerprint), **retained)
     stages = Stages.model_validate(state.stages)
     if dist.is_main:
         with atomic_dir(out) as tmp:

@@ -8,7 +8,8 @@ Run layout in the experiment (``tracking.experiment``, default ``mtst``; ``layou
 
     pipeline-<time>                      one parent run per pipeline run (tags mtst.role=pipeline, mtst.pipeline_id)
       ├── <variant>                      one child per freeze variant: params, per-step curves, test metrics,
-      │     ├── <variant>:<stage>        plots, the pyfunc model (mtst.role=variant, mtst.variant)
+      │     ├── <variant>:<stage>        plots, the pyfunc model (mtst.role=variant, mtst.variant; mtst.recipe
+      │     │                            and mtst.test_data_hash: how compare finds its runs with other seeds)
       │     └── ...                      one nested run per training stage (mtst.role=stage, mtst.stage)
       └── ...                            the parent holds the validation summary + Data Docs and the comparison
 
@@ -39,13 +40,14 @@ run), ``ui`` (``mtst ui``). The names below are the package's interface.
 """
 
 from mtst.evaluation.errors import TrackingError
-from mtst.tracking.layout import common_tags, data_hash, git_commit, pipeline_id, pipeline_run, variant_runs
+from mtst.tracking.layout import (RECIPE, ROLE, TEST_DATA, VARIANT, common_tags, data_hash, git_commit, pipeline_id,
+                                  pipeline_run, variant_runs)
 from mtst.tracking.store import (Tracker, default_tracking_uri, guard, local_artifact_root, preflight,
                                  project_root, resolve_tracking_uri)
 from mtst.tracking.ui import ui_command
 from mtst.tracking.values import metric_key, numeric, param_items
 from mtst.tracking.variant import log_variant
 
-__all__ = ["Tracker", "TrackingError", "common_tags", "data_hash", "default_tracking_uri", "git_commit", "guard",
+__all__ = ["RECIPE", "ROLE", "TEST_DATA", "VARIANT", "Tracker", "TrackingError", "common_tags", "data_hash", "default_tracking_uri", "git_commit", "guard",
            "local_artifact_root", "log_variant", "metric_key", "numeric", "param_items", "pipeline_id",
            "pipeline_run", "preflight", "project_root", "resolve_tracking_uri", "ui_command", "variant_runs"]

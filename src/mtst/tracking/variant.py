@@ -26,14 +26,16 @@ HISTORY_SKIP = {"step", "stage"}  # a history record's coordinates, not metrics
 def log_variant(tracker: Tracker, parent_id: str, train_dir: str | Path, eval_dir: str | Path,
                 metrics: Mapping[str, Any], params: TrackingParams, extra_params: Mapping[str, Any] | None = None,
                 example_texts: list[str] | None = None, model: Any = None,
-                root: str | Path | None = None, backend: str = "torch") -> MlflowInfo:
+                root: str | Path | None = None, backend: str = "torch",
+                tags: Mapping[str, str] | None = None) -> MlflowInfo:
     """The variant's child run (replacing an earlier one under the same parent) with one nested run per stage.
 
     Child: params (the variant's effective training config, flattened, plus ``extra_params``), the split files
     it trained and was tested on as dataset inputs (``mtst.tracking.datasets``), per-step curves from
     history.jsonl, ``stage_index`` at stage boundaries, the test metrics, plots, the training and
-    evaluation records as artifacts, and the model as a pyfunc served by ``backend``. Stage runs: the stage's
-    params and curves.
+    evaluation records as artifacts, and the model as a pyfunc served by ``backend``; ``tags`` on the child
+    only (the recipe and test-set digests the comparison finds a variant's other seeds by). Stage runs: the
+    stage's params and curves.
     A store failure on the way raises ``TrackingError``; the re-run replaces the half-logged child.
     """
     train = TrainFolder(train_dir)
@@ -41,8 +43,8 @@ def log_variant(tracker: Tracker, parent_id: str, train_dir: str | Path, eval_di
     variant = summary.variant
     with guard(tracker.uri, f"logging variant {variant!r} (child of pipeline run {parent_id})"):
         drop_variant_runs(tracker, parent_id, variant)
-        tags = {VARIANT: variant, **common_tags(root)}
-        run_id = _child_run(tracker, parent_id, summary, stages, tags)
+        tags, extra_tags = {VARIANT: variant, **common_tags(root)}, tags
+        run_id = _child_run(tracker, parent_id, summary, stages, {**tags, **(extra_tags or {})})
         tracker.log_params(run_id, _run_params(summary, extra_params))
         log_inputs(tracker.client, run_id, variant_inputs(summary, VariantInfo.read(Path(eval_dir) / VARIANT_FILE)))
         last_step = max((int(r["step"]) for r in history), default=summary.steps)

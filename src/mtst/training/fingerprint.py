@@ -60,6 +60,16 @@ def fingerprint(variant_name: str, variant: dict[str, Any], train: dict[str, Any
             **_flatten(model, "model"), **{f"data.{key}": value for key, value in data.items()}}
 
 
+SEED_KEY = "train.seed"
+
+
+def recipe(mapping: dict[str, str]) -> str:
+    """A fingerprint without the seed, as one digest: two runs with equal recipes trained the same variant with
+    the same settings on the same rows, and differ only by ``train.seed`` (the comparison's runs over seeds)."""
+    items = sorted((k, v) for k, v in mapping.items() if k != SEED_KEY)
+    return hashlib.sha256(json.dumps(items).encode()).hexdigest()[:16]
+
+
 def check(saved: dict[str, str] | None, current: dict[str, str], where: str) -> None:
     """Raise :class:`FingerprintMismatch` naming every difference between ``saved`` and ``current``."""
     if saved is None:

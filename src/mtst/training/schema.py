@@ -116,7 +116,7 @@ class TrainParams(Strict):
                                          "the CPU (AVX512-BF16/AMX) or GPU has bf16 in hardware")
     embedding_cache: bool = Field(True, description="frozen-encoder stages train heads on cached embeddings")
     checkpoint_every: int = Field(200, ge=1, description="steps between checkpoints (also at each stage end)")
-    eval_batch_size: int = Field(128, ge=1)
+    eval_batch_size: int = Field(32, ge=1)
     threads: int | None = Field(None, ge=1, description="torch intra-op threads; null = torch default")
     device: str = Field("auto", description="auto (this rank's GPU if any, else CPU), cpu, cuda, cuda:N")
     epoch_scale: float = Field(1.0, gt=0, description="multiplies every stage's epochs (profiles)")

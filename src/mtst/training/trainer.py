@@ -134,7 +134,8 @@ class Trainer:
         for task, data in self.validation.items():
             if task not in self.model.tasks or not len(data):
                 continue
-            embeddings = cached_embeddings(self.model, data.texts, bs) if frozen else self.model.encode(data.texts, bs)
+            embeddings = (cached_embeddings(self.model, data.texts, bs, bf16=self._bf16()) if frozen
+                          else self.model.encode(data.texts, bs))
             predicted = self.model.predict_proba_from_embeddings(embeddings, task).argmax(axis=1)
             out[task] = {"macro_f1": float(f1_score(data.labels, predicted, average="macro")),
                          "accuracy": float((predicted == data.labels).mean())}
@@ -169,8 +170,8 @@ class Trainer:
         if not plan.use_cache:
             return {}
         fingerprint = encoder_fingerprint(self.model)
-        return {t: cached_embeddings(self.model, self.train[t].texts, self.params.eval_batch_size, fingerprint)
-                .to(self.model.device) for t in plan.tasks}
+        return {t: cached_embeddings(self.model, self.train[t].texts, self.params.eval_batch_size, fingerprint,
+                                     bf16=self._bf16()).to(self.model.device) for t in plan.tasks}
 
     def _start_run(self, index: int, stage: StageParams, plan: _StagePlan, resumed: dict[str, Any] | None) -> _StageRun:
         """Loss weighting, optimiser, schedule and sampler: restored from a mid-stage checkpoint, else seeded afresh."""
@@ -275,8 +276,11 @@ class Trainer:
     def _stage_start(self, index: int) -> int:
         return min((r["step"] for r in self.state.history if r["stage_index"] == index), default=self.state.global_step)
 
+    def _bf16(self) -> bool:
+        return resolve_bf16(self.params.bf16, self.model.device)
+
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if not resolve_bf16(self.params.bf16, self.model.device):
+        if not self._bf16():
             return contextlib.nullcontext()
         return torch.autocast(self.model.device.type, dtype=torch.bfloat16)
 

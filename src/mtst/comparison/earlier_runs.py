@@ -1,0 +1,116 @@
+"""What MLflow holds from earlier pipeline runs that this comparison can use: each variant's runs with other
+seeds (mean and interval over seeds), and the imbalance ablations this run did not train.
+
+A variant's runs over seeds are the finished child runs with its recipe (``mtst.recipe``: every setting and
+training row that shaped the weights except ``train.seed``) measured on this run's test rows
+(``mtst.test_data_hash``) by the same backend (``evaluate.backend``); the latest run per seed counts. Another seed is one ``dvc exp run -S train.seed=14``
+away. An ablation (``staged_*``) this run did not evaluate comes from its latest finished child run on the same
+test rows with the same seed and backend as this run's ``staged``; its records are downloaded from the run's artifacts, and
+its row says which run it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mtst.comparison.results import Result
+from mtst.comparison.statistics import interval
+from mtst.contracts.comparison import SeedInterval, SeedRow
+from mtst.contracts.evaluation import EvalFolder
+from mtst.registry import test_data_hash
+
+FINISHED = "attributes.status = 'FINISHED'"
+BACKEND = "evaluate.backend"  # the child run's param: what ran the model when it was scored
+
+
+def over_seeds(tracker: Any, results: list[Result]) -> list[SeedRow]:
+    """Per variant of this run with a recorded recipe, its runs over seeds (this run's included)."""
+    from mtst import tracking as mt
+
+    rows = []
+    for result in results:
+        recipe, tested = result.info.recipe if result.info else None, test_data_hash(result)
+        if not recipe or not tested:
+            continue
+        runs = _search(tracker, f"tags.`{mt.RECIPE}` = '{recipe}' and tags.`{mt.TEST_DATA}` = '{tested}'")
+        backend = _backend(tracker, result)  # an ONNX int8 evaluation scores the same weights differently
+        latest: dict[int, Any] = {}
+        for run in sorted((r for r in runs if r.data.params.get(BACKEND, "torch") == backend),
+                          key=lambda r: r.info.start_time):
+            seed = run.data.params.get("seed")
+            if seed is not None and seed.lstrip("-").isdigit():
+                latest[int(seed)] = run
+        if latest:
+            seeds = sorted(latest)
+            rows.append(SeedRow(variant=result.variant, seeds=seeds, run_ids=[latest[s].info.run_id for s in seeds],
+                                task_a=_interval([latest[s] for s in seeds], "test.task_a.macro_f1"),
+                                task_b=_interval([latest[s] for s in seeds], "test.task_b.macro_f1")))
+    return rows
+
+
+def ablations(tracker: Any, results: list[Result], workdir: Path) -> list[tuple[Result, str]]:
+    """The ``staged_*`` variants this run did not evaluate, from their latest finished runs on the same test rows
+    and seed as this run's ``staged`` (none without ``staged``): each as a Result (its records downloaded into
+    ``workdir``) and the source it came from."""
+    from mlflow.artifacts import download_artifacts
+
+    from mtst import tracking as mt
+
+    staged = next((r for r in results if r.variant == "staged"), None)
+    tested = test_data_hash(staged) if staged else None
+    if staged is None or staged.info is None or not tested:
+        return []
+    here = {r.variant for r in results}
+    runs = _search(tracker, f"tags.`{mt.VARIANT}` LIKE 'staged_%' and tags.`{mt.TEST_DATA}` = '{tested}' "
+                            f"and params.seed = '{staged.info.seed}'")
+    backend = _backend(tracker, staged)
+    latest: dict[str, Any] = {}
+    for run in sorted((r for r in runs if r.data.params.get(BACKEND, "torch") == backend),
+                      key=lambda r: r.info.start_time):
+        variant = run.data.tags.get(mt.VARIANT, "")
+        if variant.startswith("staged_") and variant not in here:  # LIKE's "_" matches any one character
+            latest[variant] = run
+    out = []
+    for variant, run in sorted(latest.items()):
+        folder = Path(download_artifacts(run_id=run.info.run_id, artifact_path="evaluation",
+                                         dst_path=str(workdir / variant), tracking_uri=tracker.uri))
+        if not (folder / "metrics.json").exists():
+            continue
+        records = EvalFolder(folder)
+        day = _day(run.info.start_time)
+        out.append((Result(variant, folder, records.metrics(), records.variant()),
+                    f"MLflow run {run.info.run_id[:8]} ({day})"))
+    return out
+
+
+def _search(tracker: Any, condition: str) -> list[Any]:
+    from mtst import tracking as mt
+
+    return list(tracker.client.search_runs([tracker.experiment_id], f"{condition} and tags.`{mt.ROLE}` = 'variant' "
+                                                                    f"and {FINISHED}", max_results=1000))
+
+
+def _backend(tracker: Any, result: Result) -> str:
+    """The backend this run's evaluation of ``result`` scored with (torch when not recorded)."""
+    from mlflow.exceptions import MlflowException
+
+    from mtst.redaction import redact_uri
+
+    if result.mlflow is None or result.mlflow.tracking_uri != redact_uri(tracker.uri):
+        return "torch"
+    try:
+        return str(tracker.client.get_run(result.mlflow.run_id).data.params.get(BACKEND, "torch"))
+    except MlflowException:  # deleted since (the run's store kept its eval folder's mlflow.json)
+        return "torch"
+
+
+def _interval(runs: list[Any], metric: str) -> SeedInterval | None:
+    values = [run.data.metrics[metric] for run in runs if metric in run.data.metrics]
+    return SeedInterval(**interval(values)) if len(values) == len(runs) and values else None
+
+
+def _day(millis: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(millis / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
