@@ -112,6 +112,35 @@ def test_results_of_other_params_stop_the_grid(curve_run, repo_root):
     assert not (work / "other-reports").exists()
 
 
+def test_a_tuning_budget_keeps_the_best_candidate_on_validation(curve_run):
+    """``curve.lr_scales``: every scale trained, the best on Task B validation evaluated, the budget reported."""
+    from mtst.cli import app
+    from mtst.contracts.training import TrainFolder
+
+    work = curve_run["work"]
+    tuned = deep_merge(read_params_dict(work / "params.yaml"), {"curve": {"lr_scales": [0.5, 1.0]}})
+    (work / "tuned.yaml").write_text(yaml.safe_dump(tuned))
+    args = ["curve", "--params", str(work / "tuned.yaml"), "--sizes", "100", "--seeds", "13", "--no-track",
+            "--root", str(work / "tuned-points"), "--out", str(work / "tuned-reports"), "--variants", "frozen"]
+    result = CliRunner().invoke(app, args, env=curve_run["env"])
+    assert result.exit_code == 0, result.output
+    point = work / "tuned-points" / "100-13" / "frozen"
+    record = json.loads((point / "result.json").read_text())
+    recipe_lr = read_params_dict(work / "params.yaml")["train"]["variants"]["frozen"]["stages"][0]["lr_head"]
+    validation = {}
+    for candidate in record["tuning"]:
+        summary = TrainFolder(point / f"train-lr{candidate['lr_scale']:g}").summary()
+        assert summary.params.variant["stages"][0]["lr_head"] == pytest.approx(recipe_lr * candidate["lr_scale"])
+        assert candidate["validation_task_b_macro_f1"] == summary.validation["task_b"].macro_f1
+        validation[candidate["lr_scale"]] = candidate["validation_task_b_macro_f1"]
+    assert sorted(validation) == [0.5, 1.0]
+    assert record["lr_scale"] == max(validation, key=lambda s: (validation[s], -s))  # a tie keeps the first listed
+    evaluated = json.loads((point / "eval" / "variant.json").read_text())
+    assert evaluated["train_dir"] == str(point / f"train-lr{record['lr_scale']:g}")
+    assert "learning-rate scales 0.5, 1" in (work / "tuned-reports" / "learning_curve.md").read_text()
+    assert "Tuning budget: none" in (work / "reports" / "learning_curve.md").read_text()
+
+
 def test_bad_grid_option_exits_2_before_training(tmp_path):
     from mtst.cli import app
 
@@ -161,3 +190,7 @@ def test_paragraph_says_where_multitask_helps_and_augmentation_stops_paying():
            "rows; hurts at all Task B rows." in text
     assert "Augmentation (`staged` against `staged_noaug`)" in text and "stops paying from 1,000 rows on" in text
     assert "single_b` against" not in text  # the single-task model is the baseline, never compared with itself
+    never = summarize(_results({(250, "staged"): [0.60, 0.62, 0.61], (250, "staged_noaug"): [0.60, 0.62, 0.61],
+                                (1000, "staged"): [0.70, 0.72, 0.71], (1000, "staged_noaug"): [0.71, 0.73, 0.72]}),
+                      tolerance=1.0)["paragraph"]
+    assert "Augmentation pays at no size measured." in never and "stops paying" not in never

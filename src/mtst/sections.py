@@ -184,14 +184,20 @@ class CurveParams(Section):
     variants: list[str] = Field(["frozen", "staged", "staged_noaug", "single_b"], min_length=1,
                                 description="train.variants to train at every point (none may be a follow-up)")
     epoch_scale: float = Field(1.0, gt=0, description="multiplies train.epoch_scale for the curve's points")
+    lr_scales: list[float] = Field([1.0], min_length=1,
+                                   description="the tuning budget, the same for every variant: each point trains "
+                                               "its variant once per scale (every stage's learning rates multiplied) "
+                                               "and keeps the one with the best Task B validation macro-F1")
     out: str = Field("reports", description="folder of learning_curve.{md,png,json}")
 
     @model_validator(mode="after")
     def _distinct(self) -> CurveParams:
-        for name in ("sizes", "seeds", "variants"):
+        for name in ("sizes", "seeds", "variants", "lr_scales"):
             values = getattr(self, name)
             if len(set(values)) != len(values):
                 raise ValueError(f"curve.{name} lists a value twice: {values}")
         if any(size is not None and size < 1 for size in self.sizes):
             raise ValueError(f"curve.sizes must be positive row counts or null (all): {self.sizes}")
+        if any(scale <= 0 for scale in self.lr_scales):
+            raise ValueError(f"curve.lr_scales must be positive: {self.lr_scales}")
         return self

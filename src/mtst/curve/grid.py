@@ -7,6 +7,10 @@ reads the embedding cache (``.cache/embeddings`` or ``$MTST_EMBEDDING_CACHE``), 
 seed draws every capped split (``prepare.seed``), so Task A's and the validation splits' embeddings are computed
 once per seed for all sizes and variants, and a Task B subset's once for all variants of its size and seed.
 
+The tuning budget, the same for every variant (``curve.lr_scales``): a point trains its variant once per scale
+(every stage's learning rates multiplied; into ``train-lr<scale>/``, or ``train/`` for the recipe alone) and
+evaluates the candidate with the best Task B validation macro-F1: the test split never picks.
+
 A point is finished when its ``result.json`` exists (written last, atomically): a rerun skips it, so a killed
 grid continues where it stopped; a point killed mid-training resumes from its checkpoints. A result made with
 other parameters (its ``params_digest``) stops the grid instead of being mixed into this curve.
@@ -97,14 +101,14 @@ def prepared_data(params: Params, point: Point, data_dir: Path, root: Path) -> t
 
 
 def run_point(params: Params, point: Point, data_dir: Path, root: Path, show_progress: bool = False) -> dict[str, Any]:
-    """Train and evaluate one point (unless its result exists) and return its result record."""
-    from mtst.steps import evaluate, train
-    from mtst.steps.evaluate import check_train_dir
-    from mtst.evaluation.errors import EvaluationError
+    """Train the point's variant once per ``curve.lr_scales`` (its tuning budget), evaluate the one with the best
+    Task B validation macro-F1 (unless the point's result exists) and return its result record."""
+    from mtst.steps import evaluate
 
     folder = point.folder(root)
     settings = point_params(params, point)
-    digest = params_digest(settings, point.variant)
+    scales = params.curve.lr_scales
+    digest = params_digest(settings, point.variant, scales)
     if (folder / RESULT).exists():
         done = read_json(folder / RESULT)
         if done.get("params_digest") != digest:
@@ -112,12 +116,11 @@ def run_point(params: Params, point: Point, data_dir: Path, root: Path, show_pro
                                       f"{point}: move {root} away, or give another --root")
         return done
     splits, augmented = prepared_data(settings, point, data_dir, root)
-    try:
-        check_train_dir(folder / "train")
-    except EvaluationError:  # not trained yet, or killed while training: continue from its checkpoints
-        train.run(settings, point.variant, splits, folder / "train", augmented, resume=True,
-                  show_progress=show_progress)
-    metrics = evaluate.run(settings.evaluate, folder / "train", splits, folder / "eval")
+    tried = [_trained(scaled_learning_rates(settings, point.variant, scale), point.variant, scale,
+                      folder / ("train" if len(scales) == 1 else f"train-lr{scale:g}"), splits, augmented,
+                      show_progress) for scale in scales]
+    best = max(tried, key=lambda t: t["validation_task_b_macro_f1"])  # a tie keeps the first listed
+    metrics = evaluate.run(settings.evaluate, best["train_dir"], splits, folder / "eval")
     result = {
         "size": point.size, "size_label": point.size_label, "seed": point.seed, "variant": point.variant,
         "task_b_train_rows": _train_rows(splits),
@@ -125,19 +128,53 @@ def run_point(params: Params, point: Point, data_dir: Path, root: Path, show_pro
         "task_a_macro_f1": metrics.get("task_a.macro_f1"),
         "train_wall_s": metrics["train.wall_s"],
         "train_steps": metrics["train.steps"],
+        "lr_scale": best["lr_scale"],
+        "tuning": [{k: t[k] for k in ("lr_scale", "validation_task_b_macro_f1", "train_wall_s")} for t in tried],
         "params_digest": digest,
     }
     write_json(folder / RESULT, result)
     return result
 
 
-def params_digest(settings: Params, variant: str) -> str:
+def scaled_learning_rates(settings: Params, variant: str, scale: float) -> Params:
+    """``settings`` with every stage of ``variant`` at ``scale`` times its head and encoder learning rates."""
+    assert settings.train is not None
+    if scale == 1.0:
+        return settings
+    config = settings.train.variants[variant]
+    stages = [s.model_copy(update={"lr_head": s.lr_head * scale, "lr_encoder": s.lr_encoder * scale})
+              for s in config.stages]
+    variants = {**settings.train.variants, variant: config.model_copy(update={"stages": stages})}
+    return settings.model_copy(update={"train": settings.train.model_copy(update={"variants": variants})})
+
+
+def _trained(settings: Params, variant: str, scale: float, train_dir: Path, splits: Path, augmented: Path | None,
+             show_progress: bool) -> dict[str, Any]:
+    """One candidate of the tuning budget, trained unless finished (a killed one resumes from its checkpoints)."""
+    from mtst.contracts.training import TrainFolder
+    from mtst.evaluation.errors import EvaluationError
+    from mtst.steps import train
+    from mtst.steps.evaluate import check_train_dir
+
+    try:
+        check_train_dir(train_dir)
+    except EvaluationError:
+        train.run(settings, variant, splits, train_dir, augmented, resume=True, show_progress=show_progress)
+    summary = TrainFolder(train_dir).summary()
+    return {"lr_scale": scale, "train_dir": train_dir, "train_wall_s": summary.wall_s,
+            "validation_task_b_macro_f1": summary.validation["task_b"].macro_f1}
+
+
+def params_digest(settings: Params, variant: str, lr_scales: list[float] | None = None) -> str:
     """What a point's result depends on: its variant, the ``train`` and ``model`` sections as the checkpoint
-    fingerprint sees them (operational keys left out), and the ``prepare``, ``augment`` and ``evaluate`` sections."""
+    fingerprint sees them (operational keys left out), the ``prepare``, ``augment`` and ``evaluate`` sections,
+    and the tuning budget when it is more than the recipe itself."""
     assert settings.train is not None
     sections = {"data": _data_params(settings),
                 "evaluate": settings.evaluate.model_dump_json(exclude={"throughput_sentences", "throughput_batch_size",
                                                                        "throughput_repeats"})}
+    if lr_scales and lr_scales != [1.0]:
+        sections["lr_scales"] = json.dumps(lr_scales)
     mapping = fp.fingerprint(variant, settings.train.variants[variant].model_dump(), settings.train.model_dump(),
                              settings.model.model_dump(), sections)
     return hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest()[:16]

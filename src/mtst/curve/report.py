@@ -20,12 +20,30 @@ def _cell(value: dict[str, Any] | None) -> str:
     return f"{mean} [{100 * value['low']:.1f}, {100 * value['high']:.1f}]"
 
 
-def markdown(summary: dict[str, Any], points: int) -> str:
+def _tuning(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The candidates a point tried (one, its recipe, for points made before the tuning budget existed)."""
+    return result.get("tuning") or [{"lr_scale": 1.0, "train_wall_s": result["train_wall_s"]}]
+
+
+def _budget(results: list[dict[str, Any]]) -> str:
+    scales = sorted({t["lr_scale"] for r in results for t in _tuning(r)})
+    if scales == [1.0]:
+        return ("Tuning budget: none; every variant trains its params.yaml recipe once per point, the same for all "
+                "(`curve.lr_scales` sets a budget).")
+    return (f"Tuning budget, the same for every variant: its recipe at learning-rate scales "
+            f"{', '.join(f'{s:g}' for s in scales)} (every stage's rates multiplied), the one with the best Task B "
+            "validation macro-F1 kept and tested (per point: `lr_scale` in learning_curve.json).")
+
+
+def markdown(summary: dict[str, Any], results: list[dict[str, Any]]) -> str:
     level = int(summary["confidence"] * 100)
+    training_min = sum(t["train_wall_s"] for r in results for t in _tuning(r)) / 60
     lines = ["# Task B learning curve", "",
-             f"{points} points: every variant at every Task B training size and seed. Macro-F1 on the test split in "
-             f"points, mean over seeds with its {level}% t-interval in brackets; Task A only for the variants that "
-             "serve it.", "",
+             f"{len(results)} points: every variant at every Task B training size and seed. Macro-F1 on the test "
+             f"split in points, mean over seeds with its {level}% t-interval in brackets; Task A only for the variants "
+             "that serve it.", "",
+             f"{_budget(results)} Training time summed over the points and their candidates: {training_min:.0f} min.",
+             "",
              "| Task B rows | variant | seeds | Task B macro-F1 | Task A macro-F1 |",
              "|---:|---|---:|---:|---:|"]
     for row in summary["rows"]:
@@ -61,6 +79,9 @@ def plot(summary: dict[str, Any], path: Path) -> None:
             ax.fill_between(x, [100 * v["low"] for v in f1], [100 * v["high"] for v in f1],
                             color=line.get_color(), alpha=0.2)
     ax.set_xscale("log")
+    ticks = sorted({r["task_b_train_rows"] for r in summary["rows"]})
+    ax.set_xticks(ticks, [f"{t:,}" for t in ticks])  # the measured sizes, not powers of ten
+    ax.minorticks_off()
     ax.set_xlabel("Task B training rows (before augmentation)")
     ax.set_ylabel("Task B macro-F1 (test)")
     ax.set_title(f"Task B learning curve (mean over seeds, {int(summary['confidence'] * 100)}% interval)")
@@ -76,6 +97,6 @@ def write(summary: dict[str, Any], results: list[dict[str, Any]], out: Path) -> 
     """The three files into ``out``, each atomically; returns their paths."""
     paths = {name: Path(out) / name for name in NAMES}
     write_json(paths["learning_curve.json"], {**summary, "points": results})
-    write_text(paths["learning_curve.md"], markdown(summary, len(results)))
+    write_text(paths["learning_curve.md"], markdown(summary, results))
     plot(summary, paths["learning_curve.png"])
     return paths

@@ -89,9 +89,13 @@ def paragraph(comparisons: list[dict[str, Any]], variants: list[str], tolerance:
                 f"Augmentation (`{a}` against `{b}`)"
             sentence = f"{what}: {'; '.join(parts)}."
             if kind == "augmentation":
-                stops = _stops_paying(mine)
-                sentence += (f" Augmentation stops paying from {_sizes_text([stops])} rows on." if stops is not _NEVER
-                             else " Augmentation pays at every size measured.")
+                stops, smallest = _stops_paying(mine), min((c["size"] for c in mine), key=_key)
+                if stops is _NEVER:
+                    sentence += " Augmentation pays at every size measured."
+                elif stops == smallest:
+                    sentence += " Augmentation pays at no size measured."
+                else:
+                    sentence += f" Augmentation stops paying from {_sizes_text([stops])} rows on."
             sentences.append(sentence)
     if not sentences:
         return (f"No pair of variants to compare: the grid needs `{SINGLE}` and a multi-task variant, or "

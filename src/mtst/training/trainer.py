@@ -280,9 +280,7 @@ class Trainer:
         return resolve_bf16(self.params.bf16, self.model.device)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if not self._bf16():
-            return contextlib.nullcontext()
-        return torch.autocast(self.model.device.type, dtype=torch.bfloat16)
+        return torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=self._bf16())
 
     def _checkpoint(self, stage_index: int, step_in_stage: int, optimizer: Any, scheduler: Any, weighting: Any,
                     sampler: TaskBatchSampler | None, began: float | None) -> None:
