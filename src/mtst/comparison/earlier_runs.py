@@ -3,10 +3,10 @@ seeds (mean and interval over seeds), and the imbalance ablations this run did n
 
 A variant's runs over seeds are the finished child runs with its recipe (``mtst.recipe``: every setting and
 training row that shaped the weights except ``train.seed``) measured on this run's test rows
-(``mtst.test_data_hash``) by the same backend (``evaluate.backend``); the latest run per seed counts. Another seed is one ``dvc exp run -S train.seed=14``
-away. An ablation (``staged_*``) this run did not evaluate comes from its latest finished child run on the same
-test rows with the same seed and backend as this run's ``staged``; its records are downloaded from the run's artifacts, and
-its row says which run it is.
+(``mtst.test_data_hash``) by the same backend (``evaluate.backend``); the latest run per seed counts. Another
+seed is one ``dvc exp run -S train.seed=14`` away. An ablation (``staged_*``) this run did not evaluate comes
+from its latest finished child run on the same test rows with the same seed and backend as this run's
+``staged``; its records are downloaded from the run's artifacts, and its row says which run it is.
 """
 
 from __future__ import annotations

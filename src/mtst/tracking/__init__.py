@@ -48,6 +48,7 @@ from mtst.tracking.ui import ui_command
 from mtst.tracking.values import metric_key, numeric, param_items
 from mtst.tracking.variant import log_variant
 
-__all__ = ["RECIPE", "ROLE", "TEST_DATA", "VARIANT", "Tracker", "TrackingError", "common_tags", "data_hash", "default_tracking_uri", "git_commit", "guard",
-           "local_artifact_root", "log_variant", "metric_key", "numeric", "param_items", "pipeline_id",
-           "pipeline_run", "preflight", "project_root", "resolve_tracking_uri", "ui_command", "variant_runs"]
+__all__ = ["RECIPE", "ROLE", "TEST_DATA", "VARIANT", "Tracker", "TrackingError", "common_tags", "data_hash",
+           "default_tracking_uri", "git_commit", "guard", "local_artifact_root", "log_variant", "metric_key",
+           "numeric", "param_items", "pipeline_id", "pipeline_run", "preflight", "project_root",
+           "resolve_tracking_uri", "ui_command", "variant_runs"]

@@ -43,15 +43,15 @@ def log_variant(tracker: Tracker, parent_id: str, train_dir: str | Path, eval_di
     variant = summary.variant
     with guard(tracker.uri, f"logging variant {variant!r} (child of pipeline run {parent_id})"):
         drop_variant_runs(tracker, parent_id, variant)
-        tags, extra_tags = {VARIANT: variant, **common_tags(root)}, tags
-        run_id = _child_run(tracker, parent_id, summary, stages, {**tags, **(extra_tags or {})})
+        shared = {VARIANT: variant, **common_tags(root)}  # the child's and its stage runs'
+        run_id = _child_run(tracker, parent_id, summary, stages, {**shared, **(tags or {})})
         tracker.log_params(run_id, _run_params(summary, extra_params))
         log_inputs(tracker.client, run_id, variant_inputs(summary, VariantInfo.read(Path(eval_dir) / VARIANT_FILE)))
         last_step = max((int(r["step"]) for r in history), default=summary.steps)
         curve = thin_history(history, params.curve_points) if params.log_step_metrics else []
         logged = _log_curves(tracker, run_id, curve, history, stages)
         tracker.log_metrics(run_id, _final_metrics(summary, metrics, last_step))
-        stage_runs = {stage.name: _stage_run(tracker, run_id, variant, index, stage, history, curve, tags)
+        stage_runs = {stage.name: _stage_run(tracker, run_id, variant, index, stage, history, curve, shared)
                       for index, stage in enumerate(stages)}
         _log_records(tracker, run_id, train.path, Path(eval_dir))
         model_uri = _log_model(tracker, run_id, train.model_dir, model, example_texts, backend) \

@@ -5,9 +5,10 @@ encoded once and the heads train on the cached vectors: an epoch costs a matrix 
 transformer forward. The cache is keyed by the encoder's weights, the max length, the texts and the precision,
 and is shared between variants and runs under ``.cache/embeddings``.
 
-The vectors are computed in the training precision: with ``train.bf16`` on, under bf16 autocast, 1.6x the
-sentences/s of fp32 on this project's CPU (``benchmarks/pipeline_levers.py``) at a cosine similarity above
-0.9999 to the fp32 vectors, so the heads see the encoder as the unfrozen stages' forward passes do.
+The vectors are computed in the training precision: with ``train.bf16`` on, under bf16 autocast (about 1.6x
+the sentences/s of fp32 on this project's CPU; with batches of 32 instead of 128, 2.2x, measured by
+``benchmarks/pipeline_levers.py``), at a cosine similarity above 0.9999 to the fp32 vectors, so the heads see
+the encoder as the unfrozen stages' forward passes do.
 """
 
 from __future__ import annotations
