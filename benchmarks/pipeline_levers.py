@@ -11,6 +11,14 @@ on it with the old setting and with the new one, and their ratio:
 - ``embedding cache``: encoding training sentences for the frozen-encoder stages, as before (fp32, batches of
   128) and now (bf16 autocast where ``train.bf16`` resolves on, batches of 32: ``train.eval_batch_size``);
   interleaved on a sample, scaled by the sentences the cache holds for the variants (train and validation splits).
+- ``AdamW``: the optimiser update (with gradient clipping) after a whole-encoder bf16 step, torch's
+  per-parameter loop vs the fused kernel (``mtst.training.optim``); interleaved on the same gradients, scaled
+  by the encoder-training steps. An upper bound: gradual-unfreezing steps update only the unfrozen blocks.
+- ``checkpoints``: a checkpoint written during a stage that trains heads on cached vectors, with the encoder's
+  weights written again vs hard-linked from the previous checkpoint; scaled by the checkpoints those stages
+  write (one every ``train.checkpoint_every`` steps and one at the stage end).
+- ``validation``: encoding the validation splits after each encoder-training stage in fp32 vs in the stage's
+  bf16 autocast (batches of 32); scaled by the sentences those validations encode.
 - ``MLflow curves``: logging every variant's history as step metrics (child and stage runs) with every
   step vs ``tracking.curve_points`` (500) into two fresh SQLite stores, one after the other.
 - ``evaluate timing``: the throughput pass of every evaluation with the old ``evaluate`` settings
@@ -67,9 +75,10 @@ def encoder_step_seconds(texts: list[str], rounds: int) -> dict[str, float]:
 
 def encode_seconds(texts: list[str], rounds: int) -> dict[str, float]:
     """Median seconds per sentence to encode ``texts`` with the pretrained encoder: fp32 in batches of 128 (the
-    old cache) vs bf16 autocast in batches of 32 (the new one), interleaved."""
+    old cache), fp32 in batches of 32 (the old validation) and bf16 autocast in batches of 32 (both now),
+    interleaved."""
     model = MultiTaskSentenceTransformer({})
-    settings = {"fp32 x128": (False, 128), "bf16 x32": (True, 32)}
+    settings = {"fp32 x128": (False, 128), "fp32 x32": (False, 32), "bf16 x32": (True, 32)}
     times: dict[str, list[float]] = {k: [] for k in settings}
     model.encode(texts[:32], batch_size=32)
     for index in range(rounds):
@@ -80,6 +89,68 @@ def encode_seconds(texts: list[str], rounds: int) -> dict[str, float]:
                 model.encode(texts, batch_size=batch_size)
             times[label].append((time.perf_counter() - start) / len(texts))
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def optimiser_seconds(texts: list[str], rounds: int) -> dict[str, float]:
+    """Median seconds of clipping and one AdamW update of the whole encoder (after a bf16 step), torch's
+    per-parameter loop vs the fused kernel; both update the same gradients, in alternating order."""
+    model = MultiTaskSentenceTransformer({"task_a": ["a", "b", "c", "d", "e"]})
+    model.train()
+    params = list(model.parameters())
+    optimisers = {"loop": torch.optim.AdamW(params, lr=1e-9, foreach=False),
+                  "fused": torch.optim.AdamW(params, lr=1e-9, fused=True)}
+    times: dict[str, list[float]] = {k: [] for k in optimisers}
+    for index in range(rounds + 1):
+        tokens = model.tokenize(texts[32 * index:32 * (index + 1)])
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            embeddings = model.embed_tokens(tokens["input_ids"], tokens["attention_mask"])
+        F.cross_entropy(model.heads["task_a"](embeddings.float()), torch.zeros(32, dtype=torch.long)).backward()
+        for label in list(optimisers) if index % 2 == 0 else list(optimisers)[::-1]:
+            start = time.perf_counter()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimisers[label].step()
+            if index:  # the first round allocates both optimisers' state
+                times[label].append(time.perf_counter() - start)
+        model.zero_grad(set_to_none=True)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def checkpoint_seconds(model_dir: Path, rounds: int) -> dict[str, float]:
+    """Median seconds of one checkpoint of a trained model with its encoder written vs hard-linked."""
+    from mtst.training.checkpoint import save_checkpoint
+
+    model = MultiTaskSentenceTransformer.load(model_dir)
+    folder = Path(tempfile.mkdtemp(prefix="mtst-bench-checkpoint-")) / "checkpoint"
+    save_checkpoint(folder, model, {}, [])
+    times: dict[str, list[float]] = {"written": [], "linked": []}
+    for index in range(rounds):
+        for label in list(times) if index % 2 == 0 else list(times)[::-1]:
+            start = time.perf_counter()
+            save_checkpoint(folder, model, {}, [], encoder_unchanged=label == "linked")
+            times[label].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def cached_stage_checkpoints(train_dirs: list[Path]) -> int:
+    """Checkpoints the frozen-encoder stages of all variants write (every ``checkpoint_every`` steps, and at the end)."""
+    count = 0
+    for d in train_dirs:
+        folder = TrainFolder(d)
+        every = folder.summary().params.train["checkpoint_every"]
+        count += sum(-(-s.steps // every) for s in folder.stages() if s.cached_embeddings)
+    return count
+
+
+def validated_sentences(train_dirs: list[Path], splits: Path) -> int:
+    """Validation sentences encoded by the model itself: after every encoder-training stage, and a follow-up
+    variant's initial check (frozen-encoder stages validate on the embedding cache)."""
+    total = 0
+    for d in train_dirs:
+        folder = TrainFolder(d)
+        per_check = sum(len(load_split(splits, task, "validation")) for task in folder.summary().tasks)
+        checks = sum(not s.cached_embeddings for s in folder.stages()) + ("initial" in folder.summary().validation_by_stage)
+        total += per_check * checks
+    return total
 
 
 def cached_sentences(train_dirs: list[Path], splits: Path) -> int:
@@ -172,6 +243,9 @@ def main() -> None:
     curves = {"every step": curve_logging_seconds(train_dirs, None, work / "all.db"),
               "500 points": curve_logging_seconds(train_dirs, 500, work / "thin.db")}
     timing = evaluate_timing_seconds(train_dirs, splits, args.rounds)
+    optimiser_s = optimiser_seconds(load_split(splits, "task_a", "train")["text"].tolist(), args.rounds)
+    checkpoint_s = checkpoint_seconds(TrainFolder(train_dirs[0]).model_dir, args.rounds)
+    checkpoints, validated = cached_stage_checkpoints(train_dirs), validated_sentences(train_dirs, splits)
     levers: dict[str, dict[str, Any]] = {
         "encoder step (fp32 -> bf16)": {"old_s": step_s["fp32"] * steps, "new_s": step_s["bf16"] * steps,
                                         "detail": f"{steps} encoder steps, {step_s['fp32']:.3f} vs {step_s['bf16']:.3f} s/step"},
@@ -181,6 +255,16 @@ def main() -> None:
         "embedding cache (fp32 x128 -> bf16 x32)": {
             "old_s": encode_s["fp32 x128"] * cached, "new_s": encode_s["bf16 x32"] * cached,
             "detail": f"{cached} sentences, {1 / encode_s['fp32 x128']:.0f} vs {1 / encode_s['bf16 x32']:.0f} sentences/s"},
+        "AdamW (per-parameter loop -> fused)": {
+            "old_s": optimiser_s["loop"] * steps, "new_s": optimiser_s["fused"] * steps,
+            "detail": f"{steps} encoder steps, {1000 * optimiser_s['loop']:.0f} vs {1000 * optimiser_s['fused']:.0f} ms/update"},
+        "cached-stage checkpoints (encoder written -> linked)": {
+            "old_s": checkpoint_s["written"] * checkpoints, "new_s": checkpoint_s["linked"] * checkpoints,
+            "detail": f"{checkpoints} checkpoints, {1000 * checkpoint_s['written']:.0f} vs "
+                      f"{1000 * checkpoint_s['linked']:.0f} ms each"},
+        "validation (fp32 -> bf16 x32)": {
+            "old_s": encode_s["fp32 x32"] * validated, "new_s": encode_s["bf16 x32"] * validated,
+            "detail": f"{validated} sentences, {1 / encode_s['fp32 x32']:.0f} vs {1 / encode_s['bf16 x32']:.0f} sentences/s"},
         "MLflow curves (every step -> 500 points)": {"old_s": curves["every step"], "new_s": curves["500 points"],
                                                      "detail": f"{len(train_dirs)} variants' histories"},
         "evaluate timing (512x3 -> 256x1)": {"old_s": timing["old"], "new_s": timing["new"],

@@ -114,3 +114,16 @@ def test_strays_are_found_where_interrupted_writes_leave_them(tmp_path: Path, re
     assert ws.strays() == ["artifacts/.splits.123.abc.tmp", "artifacts/.splits.old", "tmp/mtst-gx-x"]
     ws.clear_strays()
     assert ws.strays() == [] and (ws.root / "artifacts" / "splits").is_dir()
+
+
+def test_timings_are_loose_on_a_rerun_and_scores_are_not():
+    """The serving table's rates, ratio and reason (which quotes the ratio) differ between clean runs; its
+    scores and its choice must not."""
+    from mtst.faults import loose_key
+
+    for key in ("serving.rows.0.task_sentences_per_s.task_a", "serving.rows.0.sentences_per_s",
+                "serving.rows.2.ratio_to_torch", "serving.reason", "rows.0.wall_s", "mlflow.run_id"):
+        assert loose_key(key), key
+    for key in ("serving.rows.0.macro_f1.task_a", "serving.rows.0.change_vs_torch.task_b", "serving.chosen",
+                "serving.rows.1.size_mb", "champion", "reason"):
+        assert not loose_key(key), key

@@ -177,3 +177,30 @@ def test_unknown_variant_is_a_clear_error(smoke, tmp_path):
     params, splits = smoke
     with pytest.raises(ConfigError, match="unknown variant 'nope'"):
         train.run(params, "nope", splits, tmp_path / "x")
+
+
+def test_a_checkpoint_links_the_encoder_only_when_told_it_is_unchanged(tmp_path):
+    """Frozen-encoder stages hard-link the previous checkpoint's encoder file; any other write copies it anew,
+    and both load back to the same weights."""
+    from mtst.model import MultiTaskSentenceTransformer
+    from mtst.training.checkpoint import ENCODER_WEIGHTS, load_checkpoint, save_checkpoint
+
+    model = MultiTaskSentenceTransformer({"task_a": ["x", "y"]})
+    folder = tmp_path / "checkpoint"
+    save_checkpoint(folder, model, {"step": 1}, [], encoder_unchanged=True)  # nothing to link yet: written
+    first = (folder / ENCODER_WEIGHTS).stat()
+    with torch.no_grad():
+        next(model.heads["task_a"].parameters()).add_(1.0)
+    save_checkpoint(folder, model, {"step": 2}, [{"step": 1}], encoder_unchanged=True)
+    linked = (folder / ENCODER_WEIGHTS).stat()
+    assert linked.st_ino == first.st_ino and linked.st_nlink == 1  # the same file; the old folder is gone
+    with torch.no_grad():
+        model.encoder.embeddings.word_embeddings.weight.add_(1.0)
+    save_checkpoint(folder, model, {"step": 3}, [], encoder_unchanged=False)
+    assert (folder / ENCODER_WEIGHTS).stat().st_ino != first.st_ino
+
+    restored = MultiTaskSentenceTransformer({"task_a": ["x", "y"]})
+    state, _ = load_checkpoint(folder, restored)
+    assert state["step"] == 3
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, restored.state_dict()[key]), key

@@ -3,8 +3,16 @@
 ``export_onnx`` writes an export folder; ``OnnxModel`` runs one with ONNX Runtime; ``load_backend`` picks
 torch or ONNX Runtime behind the same inference surface. Imports are lazy: ``mtst.export.layout`` and
 ``mtst.export.backend`` load neither torch nor onnx until a model is loaded.
+
+ONNX Runtime (1.32 on Linux) starts a telemetry client with its first session: it leaves a ``.ses`` file in
+TMPDIR and would upload events. mtst runs offline and leaves nothing behind, so it is off unless the user
+set ``ORT_DISABLE_TELEMETRY`` themselves.
 """
 
-from mtst.export.backend import BACKENDS, load_backend
+import os
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from mtst.export.backend import BACKENDS, load_backend  # noqa: E402
 
 __all__ = ["BACKENDS", "load_backend"]

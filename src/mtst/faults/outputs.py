@@ -18,8 +18,10 @@ from mtst.evaluation.flatten import flatten
 from mtst.faults.steps import Step
 from mtst.io import sha256_file
 
-# Fields that differ between two clean runs: wall-clock measurements (and ratios of them) and MLflow run ids.
-TIMING_KEY = re.compile(r"(^|\.)(seconds|wall_s|\w*sentences_per_s|throughput_ratio|train_time_ratio)$")
+# Fields that differ between two clean runs: wall-clock measurements (ratios of them, per-task rates, and the
+# serving table's reason, which quotes its ratio) and MLflow run ids.
+TIMING_KEY = re.compile(r"(^|\.)(seconds|wall_s|\w*sentences_per_s(\.[^.]+)?|throughput_ratio|train_time_ratio"
+                        r"|ratio_to_torch|serving\.reason)$")
 IDENTITY_KEY = re.compile(r"(^|\.)(run_id|parent_run_id|stage_run_ids\.[^.]+|model_uri)$")
 # Run times in file names (GX Data Docs: validations/<suite>/__none__/20261127T135102.756519Z/...): compared
 # as one token, so two clean runs have the same file set.

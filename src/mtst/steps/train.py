@@ -26,7 +26,8 @@ from mtst.plan import init_model_dir
 from mtst.training import fingerprint as fp
 from mtst.training.distributed import Distributed
 from mtst.training.precision import resolve_bf16
-from mtst.training.trainer import TaskData, Trainer
+from mtst.training.task_data import TaskData
+from mtst.training.trainer import Trainer
 
 
 def default_checkpoint_dir(out_dir: Path) -> Path:

@@ -34,17 +34,7 @@ from mtst.training.optim import build_optimizer, build_scheduler
 from mtst.training.precision import resolve_bf16
 from mtst.training.sampling import task_mix, task_probabilities
 from mtst.training.schema import StageParams, TrainParams, VariantParams
-
-
-@dataclass
-class TaskData:
-    """Texts and integer labels of one task's split."""
-
-    texts: list[str]
-    labels: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.texts)
+from mtst.training.task_data import TaskData
 
 
 @dataclass
@@ -93,6 +83,7 @@ class Trainer:
         self.dist = dist or Distributed.single()
         self.show_progress = show_progress and self.dist.is_main
         self.state = TrainState()
+        self.encoder_checkpointed = False  # the checkpoint folder holds the encoder as it is now (written or loaded here)
         self.token_ids = {t: tokenize_texts(model.tokenizer, d.texts, model.max_length) for t, d in train.items()}
         self.lengths = {t: np.array([len(ids) for ids in self.token_ids[t]]) for t in train}
 
@@ -108,6 +99,7 @@ class Trainer:
         if resume and self._checkpoint_present():
             fp.check(read_state(self.checkpoint_dir).get("fingerprint"), self.fingerprint, str(self.checkpoint_dir))
             saved, history = load_checkpoint(self.checkpoint_dir, self.model)
+            self.encoder_checkpointed = True
             self.state = TrainState(saved["stage_index"], saved["step_in_stage"], saved["global_step"],
                                     saved["wall_s"], history, saved["stages"], saved["validation"],
                                     resumed_from_step=saved["global_step"])
@@ -134,8 +126,11 @@ class Trainer:
         for task, data in self.validation.items():
             if task not in self.model.tasks or not len(data):
                 continue
-            embeddings = (cached_embeddings(self.model, data.texts, bs, bf16=self._bf16()) if frozen
-                          else self.model.encode(data.texts, bs))
+            if frozen:
+                embeddings = cached_embeddings(self.model, data.texts, bs, bf16=self._bf16())
+            else:
+                with self._autocast():  # the precision the stage trained in
+                    embeddings = self.model.encode(data.texts, bs)
             predicted = self.model.predict_proba_from_embeddings(embeddings, task).argmax(axis=1)
             out[task] = {"macro_f1": float(f1_score(data.labels, predicted, average="macro")),
                          "accuracy": float((predicted == data.labels).mean())}
@@ -215,7 +210,7 @@ class Trainer:
                 ema[task] = loss_value if task not in ema else 0.9 * ema[task] + 0.1 * loss_value
                 self._record(index, stage, plan, run, step, task, loss_value, probs, factors, unfrozen)
                 failpoint("train.step")
-                bar.set_postfix({f"loss_{t[-1]}": f"{v:.3f}" for t, v in ema.items()})
+                bar.set_postfix({f"loss_{t[-1]}": f"{v:.3f}" for t, v in ema.items()}, refresh=False)  # drawn on tick
                 if (step + 1) % self.params.checkpoint_every == 0 and step + 1 < plan.total:
                     self._checkpoint(index, step + 1, run.optimizer, run.scheduler, run.weighting, run.sampler, began)
         bar.close()
@@ -228,6 +223,7 @@ class Trainer:
         if cache is not None:
             logits = model.heads[task](cache[task][rows])
         else:
+            self.encoder_checkpointed = False  # this step changes the encoder
             ids, mask = pad_batch([self.token_ids[task][i] for i in rows], model.tokenizer.pad_token_id,
                                   self.params.pad_to)
             with self._autocast():
@@ -295,6 +291,7 @@ class Trainer:
                  "weighting": weighting.state_dict() if weighting else None,
                  "sampler": sampler.state_dict() if sampler else None, "variant": self.variant_name,
                  "fingerprint": self.fingerprint}
-        save_checkpoint(self.checkpoint_dir, self.model, state, self.state.history)
+        save_checkpoint(self.checkpoint_dir, self.model, state, self.state.history, self.encoder_checkpointed)
+        self.encoder_checkpointed = True
         failpoint("train.checkpoint")
         self.dist.barrier()
