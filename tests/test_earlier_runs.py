@@ -87,3 +87,27 @@ def test_seeds_and_earlier_ablations_come_from_mlflow(train_dirs, seed_14_dirs, 
     markdown = (tmp_path / "run3" / "reports" / "comparison.md").read_text()
     assert "| staged_static |" in markdown and "MLflow run " in markdown
     assert "## Over seeds" in markdown and "| staged | 13, 14 |" in markdown
+
+
+def test_an_evaluation_after_the_pipeline_finished_is_closed_by_the_next_comparison(train_dirs, mini_splits,
+                                                                                 tmp_path, monkeypatch):
+    """``make ablations`` after ``make run``: its evaluations open a parent of their own (the pipeline's is
+    finished); the comparison logs on the parent most evaluations share and finishes both."""
+    from mlflow import MlflowClient
+
+    from mtst.steps import compare, evaluate
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    _pipeline(tmp_path, store, "run", {v: train_dirs[v] for v in ("frozen", "staged")}, mini_splits, monkeypatch)
+    later = tmp_path / "run" / "eval" / "staged_static"
+    evaluate.run(EVALUATE, train_dirs["staged_static"], mini_splits, later, tracking=TRACKING,
+                 pipeline_params={"pipeline": "run"})
+    eval_dirs = [tmp_path / "run" / "eval" / v for v in ("frozen", "staged", "staged_static")]
+    parent_of = {d.name: json.loads((d / "mlflow.json").read_text())["parent_run_id"] for d in eval_dirs}
+    client = MlflowClient(tracking_uri=store)
+    first, second = parent_of["staged"], parent_of["staged_static"]
+    assert first != second and client.get_run(second).info.status == "RUNNING"
+
+    compare.run(COMPARE, eval_dirs, tmp_path / "run" / "reports-again", tracking=TRACKING)
+    assert client.get_run(first).info.status == client.get_run(second).info.status == "FINISHED"
+    assert "comparison/comparison.json" in {a.path for a in client.list_artifacts(first, "comparison")}

@@ -7,7 +7,8 @@ parent (``best.*``), and this run's best variant (``compare.selection_metric``, 
 tasks) is registered as a version of ``compare.registered_model``. The alias ``compare.alias`` (``champion``)
 moves to it only when it beats the current champion on the same test data, or when forced
 (``compare.force_champion``; see ``mtst.registry``). The decision is in comparison.md / .json and on the
-parent run (tags ``mtst.registry_*``, metrics ``registry.*``); then the parent run is finished.
+parent run (tags ``mtst.registry_*``, metrics ``registry.*``); then the parent run is finished, and so is any
+other parent of the compared evaluations still running (evaluations logged after the pipeline finished).
 
 The serving table (``mtst.comparison.serving``) picks the backend that serves the champion best within
 ``compare.serving_tolerance``; the registered version is that backend's pyfunc (logged on the champion's child
@@ -68,6 +69,7 @@ def run(params: CompareParams, eval_dirs: list[str | Path], out_dir: str | Path 
             report.write(out_dir / DATA)
             tracker.client.log_artifact(parent, str(out_dir / DATA), "comparison")
             tracker.client.set_terminated(parent, "FINISHED")  # this pipeline run is complete
+            _finish_later_parents(tracker, results, parent)
     else:
         report.write(out_dir / DATA)
     return {"champion": report.champion, "selection_metric": params.selection_metric,
@@ -88,11 +90,25 @@ def _earlier(tracker: Any, results: list[Result], scratch: Path) -> tuple[list[t
         return earlier_runs.ablations(tracker, results, scratch), earlier_runs.over_seeds(tracker, results)
 
 
+def _parents(tracker: Any, results: list[Result]) -> Counter[str]:
+    """The parent runs the compared evaluations logged under in this store, with how many each holds. More
+    than one when evaluations came later (``make ablations`` after ``make run`` opens a parent of its own)."""
+    return Counter(r.mlflow.parent_run_id for r in results if r.mlflow and r.mlflow.parent_run_id
+                   and r.mlflow.tracking_uri == redact_uri(tracker.uri))
+
+
 def _parent(tracker: Any, results: list[Result], pipeline_params: dict[str, Any] | None) -> str:
-    """The parent run the evaluations logged under (the most common), else this pipeline's parent run."""
-    parents = Counter(r.mlflow.parent_run_id for r in results if r.mlflow and r.mlflow.parent_run_id
-                      and r.mlflow.tracking_uri == redact_uri(tracker.uri))
+    """The parent run most evaluations logged under, else this pipeline's parent run."""
+    parents = _parents(tracker, results)
     return parents.most_common(1)[0][0] if parents else tracker.pipeline_run(pipeline_params)
+
+
+def _finish_later_parents(tracker: Any, results: list[Result], parent: str) -> None:
+    """Finish the other parents of the compared evaluations that are still running: the comparison that used
+    their evaluations is their last step, and nothing else would close them."""
+    for run_id in _parents(tracker, results):
+        if run_id != parent and tracker.client.get_run(run_id).info.status == "RUNNING":
+            tracker.client.set_terminated(run_id, "FINISHED")
 
 
 def _register(tracker: Any, report: Comparison, results: list[Result], params: CompareParams,
