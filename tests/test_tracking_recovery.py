@@ -74,3 +74,18 @@ def test_lost_server_fails_the_step_and_the_rerun_leaves_one_child(train_dirs, m
         assert [r.info.run_id for r in parents] == [parent]
     finally:
         server.stop()
+
+
+def test_a_server_lost_mid_answer_reads_as_unreachable():
+    """Killed while it sends a response, the server leaves a half-read body rather than a refused connection
+    (the race the test above can land on); the user reads the same sentence either way."""
+    import requests
+    from urllib3.exceptions import IncompleteRead, ProtocolError
+
+    from mtst.tracking.store import failure_reason
+
+    broken = ProtocolError("Connection broken: IncompleteRead(0 bytes read, 2 more expected)", IncompleteRead(0, 2))
+    assert failure_reason(requests.exceptions.ChunkedEncodingError(broken)) == \
+        "cannot be reached (connection broken mid-answer)"
+    assert failure_reason(requests.exceptions.ConnectionError("[Errno 111] Connection refused")) == \
+        "cannot be reached (connection refused)"

@@ -119,6 +119,8 @@ TRANSPORT_FAILURES = (("Connection refused", "cannot be reached (connection refu
                       ("RemoteDisconnected", "cannot be reached (connection dropped)"),
                       ("Connection aborted", "cannot be reached (connection dropped)"),
                       ("Connection reset", "cannot be reached (connection reset)"),
+                      ("Connection broken", "cannot be reached (connection broken mid-answer)"),
+                      ("IncompleteRead", "cannot be reached (connection broken mid-answer)"),
                       ("error responses", "kept answering with server errors (HTTP 5xx)"),
                       ("Max retries exceeded", "cannot be reached (no answer after retries)"))
 
