@@ -120,14 +120,15 @@ def checkpoint_seconds(model_dir: Path, rounds: int) -> dict[str, float]:
     from mtst.training.checkpoint import save_checkpoint
 
     model = MultiTaskSentenceTransformer.load(model_dir)
-    folder = Path(tempfile.mkdtemp(prefix="mtst-bench-checkpoint-")) / "checkpoint"
-    save_checkpoint(folder, model, {}, [])
     times: dict[str, list[float]] = {"written": [], "linked": []}
-    for index in range(rounds):
-        for label in list(times) if index % 2 == 0 else list(times)[::-1]:
-            start = time.perf_counter()
-            save_checkpoint(folder, model, {}, [], encoder_unchanged=label == "linked")
-            times[label].append(time.perf_counter() - start)
+    with tempfile.TemporaryDirectory(prefix="mtst-bench-checkpoint-") as scratch:  # 87 MB a checkpoint
+        folder = Path(scratch) / "checkpoint"
+        save_checkpoint(folder, model, {}, [])
+        for index in range(rounds):
+            for label in list(times) if index % 2 == 0 else list(times)[::-1]:
+                start = time.perf_counter()
+                save_checkpoint(folder, model, {}, [], encoder_unchanged=label == "linked")
+                times[label].append(time.perf_counter() - start)
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -147,8 +148,9 @@ def validated_sentences(train_dirs: list[Path], splits: Path) -> int:
     total = 0
     for d in train_dirs:
         folder = TrainFolder(d)
-        per_check = sum(len(load_split(splits, task, "validation")) for task in folder.summary().tasks)
-        checks = sum(not s.cached_embeddings for s in folder.stages()) + ("initial" in folder.summary().validation_by_stage)
+        summary = folder.summary()
+        per_check = sum(len(load_split(splits, task, "validation")) for task in summary.tasks)
+        checks = sum(not s.cached_embeddings for s in folder.stages()) + ("initial" in summary.validation_by_stage)
         total += per_check * checks
     return total
 
