@@ -23,6 +23,10 @@ on it with the old setting and with the new one, and their ratio:
   step vs ``tracking.curve_points`` (500) into two fresh SQLite stores, one after the other.
 - ``evaluate timing``: the throughput pass of every evaluation with the old ``evaluate`` settings
   (512 sentences x 3 repeats) vs the new (256 x 1); ``compare`` re-times the models side by side anyway.
+- ``serving table``: ``mtst.comparison.serving.measure`` on the champion (``reports/comparison.json``), as
+  before (every backend scores and times the whole test split) and now (each task's first
+  ``compare.serving_timed_sentences`` timed side by side, the evaluated backend keeping the evaluation's
+  scores); alternately, ``--serving-rounds`` times each.
 
     .venv/bin/python benchmarks/pipeline_levers.py [--artifacts artifacts] [--rounds 5] [--out reports/bench_pipeline_levers.json]
 
@@ -223,10 +227,36 @@ def evaluate_timing_seconds(train_dirs: list[Path], splits: Path, rounds: int) -
     return {"old": statistics.median(old) * len(train_dirs), "new": statistics.median(new) * len(train_dirs)}
 
 
+def serving_table_seconds(artifacts: Path, rounds: int) -> dict[str, float]:
+    """Seconds of the champion's serving table: every backend over the whole split (before) vs the evaluated
+    backend only timed on ``compare.serving_timed_sentences`` per task (now); alternately, median of rounds."""
+    import json
+
+    from mtst.comparison.results import load_results
+    from mtst.comparison.serving import evaluated_f1, measure, split_sentences
+    from mtst.config import CompareParams
+
+    champion = json.loads((artifacts.parent / "reports" / "comparison.json").read_text())["champion"]
+    [result] = load_results([artifacts / "eval" / champion])
+    tests, _ = split_sentences(result)
+    params, model_dir = CompareParams(), Path(result.info.model_dir)
+    known = evaluated_f1(result, params.serving_backends, tests)
+    times: dict[str, list[float]] = {"whole split": [], "timed sample": []}
+    for _ in range(rounds):
+        for label, timed, f1 in (("timed sample", params.serving_timed_sentences, known),
+                                 ("whole split", max(len(t[0]) for t in tests.values()), {})):
+            start = time.perf_counter()
+            measure(model_dir, params.serving_backends, tests, params.inference_batch_size,
+                    params.inference_sentences, timed, f1)
+            times[label].append(time.perf_counter() - start)
+    return {label: statistics.median(values) for label, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--serving-rounds", type=int, default=1, help="each serving table takes 30-60 s here")
     parser.add_argument("--out", type=Path, default=Path("reports/bench_pipeline_levers.json"))
     args = parser.parse_args()
     train_root, splits = args.artifacts / "train", args.artifacts / "splits"
@@ -241,13 +271,14 @@ def main() -> None:
     cached = cached_sentences(train_dirs, splits)
     sample = load_split(splits, "task_b", "train")["text"].tolist()[:512]
     encode_s = encode_seconds(sample, args.rounds)
-    work = Path(tempfile.mkdtemp(prefix="mtst-bench-levers-"))
-    curves = {"every step": curve_logging_seconds(train_dirs, None, work / "all.db"),
-              "500 points": curve_logging_seconds(train_dirs, 500, work / "thin.db")}
+    with tempfile.TemporaryDirectory(prefix="mtst-bench-levers-") as work:
+        curves = {"every step": curve_logging_seconds(train_dirs, None, Path(work) / "all.db"),
+                  "500 points": curve_logging_seconds(train_dirs, 500, Path(work) / "thin.db")}
     timing = evaluate_timing_seconds(train_dirs, splits, args.rounds)
     optimiser_s = optimiser_seconds(load_split(splits, "task_a", "train")["text"].tolist(), args.rounds)
     checkpoint_s = checkpoint_seconds(TrainFolder(train_dirs[0]).model_dir, args.rounds)
     checkpoints, validated = cached_stage_checkpoints(train_dirs), validated_sentences(train_dirs, splits)
+    serving_s = serving_table_seconds(args.artifacts, args.serving_rounds)
     levers: dict[str, dict[str, Any]] = {
         "encoder step (fp32 -> bf16)": {"old_s": step_s["fp32"] * steps, "new_s": step_s["bf16"] * steps,
                                         "detail": f"{steps} encoder steps, {step_s['fp32']:.3f} vs {step_s['bf16']:.3f} s/step"},
@@ -271,6 +302,9 @@ def main() -> None:
                                                      "detail": f"{len(train_dirs)} variants' histories"},
         "evaluate timing (512x3 -> 256x1)": {"old_s": timing["old"], "new_s": timing["new"],
                                               "detail": f"{len(train_dirs)} evaluations"},
+        "serving table (whole split -> timed sample)": {
+            "old_s": serving_s["whole split"], "new_s": serving_s["timed sample"],
+            "detail": "the champion, every backend; the evaluated one keeps the evaluation's scores"},
     }
     for lever in levers.values():
         lever["saved_s"], lever["ratio"] = lever["old_s"] - lever["new_s"], lever["old_s"] / lever["new_s"]

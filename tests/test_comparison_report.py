@@ -174,3 +174,23 @@ def test_serving_table_and_its_paragraphs(eval_dirs):
            "0123456789ab, served by onnx) without the alias" in md
     report.write(Path(eval_dirs[0].parent / "comparison.json"))
     assert Comparison.read(eval_dirs[0].parent / "comparison.json") == report
+
+
+def test_the_evaluated_backend_keeps_the_evaluations_scores_only_on_the_same_rows(tmp_path):
+    """The serving table takes the macro-F1 of the backend the evaluation ran from the evaluation, and only when
+    the split it would score is the one the evaluation scored (label for label, in order)."""
+    from mtst.comparison.serving import evaluated_f1
+
+    folder = write_eval_folder(tmp_path / "eval", "staged")
+    info = json.loads((folder / "variant.json").read_text())
+    (folder / "variant.json").write_text(json.dumps({**info, "backend": "torch"}))
+    [result] = load_results([folder])
+    tests = {task: ([r.id for r in result.predictions(task)],
+                    np.array([LABELS[task].index(r.label) for r in result.predictions(task)]), 3)
+             for task in result.tasks}
+    assert evaluated_f1(result, ["torch", "onnx"], tests) == {"torch": {"task_a": 0.84, "task_b": 0.66}}
+    assert evaluated_f1(result, ["onnx", "onnx-int8"], tests) == {}  # the evaluated backend is not in the table
+    changed = {**tests, "task_b": (tests["task_b"][0], np.roll(tests["task_b"][1], 1), 3)}
+    assert evaluated_f1(result, ["torch", "onnx"], changed) == {}  # the split was prepared again since
+    (folder / "variant.json").write_text(json.dumps(info))  # an evaluation from before variant.json had a backend
+    assert evaluated_f1(load_results([folder])[0], ["torch", "onnx"], tests) == {}

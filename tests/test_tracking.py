@@ -231,10 +231,11 @@ def test_dataset_inputs_name_the_splits_a_variant_trained_and_was_tested_on(tmp_
     files["task_b/train (augmented)"] = _jsonl(tmp_path / "artifacts" / "augmented" / "task_b" / "train.jsonl",
                                                rows["task_b"] * 3)
 
-    def summary(augmented: bool) -> TrainSummary:
+    def summary(augmented: bool, train_files: dict[str, str] | None = None) -> TrainSummary:
         return TrainSummary(variant="staged", tasks=["task_a", "task_b"], trained_tasks=["task_a", "task_b"],
                             augmented=augmented, seed=1, wall_s=1.0, process_wall_s=1.0, steps=1, train_rows={},
-                            validation={}, validation_by_stage={}, params=TrainedParams(variant={}, train={}, model={}))
+                            train_files=train_files or {}, validation={}, validation_by_stage={},
+                            params=TrainedParams(variant={}, train={}, model={}))
 
     info = VariantInfo(variant="staged", tasks=["task_a", "task_b"], labels={}, train_dir="t", model_dir="m",
                        splits_dir=str(splits), split="test")
@@ -262,3 +263,12 @@ def test_dataset_inputs_name_the_splits_a_variant_trained_and_was_tested_on(tmp_
     assert sorted(i.dataset.name for i in client.get_run(moved).inputs.dataset_inputs) == \
         ["task_a/test", "task_a/train", "task_b/test"]
     assert client.get_run(moved).data.tags["mtst.inputs_missing"] == str(files["task_b/train (augmented)"])
+
+    # the summary names the file training read (an augmented split written elsewhere): that file is the input
+    elsewhere = _jsonl(tmp_path / "elsewhere" / "train.jsonl", rows["task_b"] * 2)
+    recorded = tracker.create_run("recorded", {})
+    log_inputs(tracker.client, recorded, variant_inputs(summary(True, {"task_a": str(files["task_a/train"]),
+                                                                       "task_b": str(elsewhere)}), info))
+    logged = {i.dataset.name: i.dataset for i in client.get_run(recorded).inputs.dataset_inputs}
+    assert logged["task_b/train (augmented)"].digest == hashlib.md5(elsewhere.read_bytes()).hexdigest()
+    assert "mtst.inputs_missing" not in client.get_run(recorded).data.tags

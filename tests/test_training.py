@@ -161,6 +161,7 @@ def test_single_task_variant_has_one_head(smoke, tmp_path):
     params = _with_variant(params, "only_a", {"tasks": ["task_a"], "stages": [{"name": "heads", "encoder": "frozen", "max_steps": 3}]})
     summary = train.run(params, "only_a", splits, tmp_path / "a", show_progress=False)
     assert summary["tasks"] == ["task_a"] and set(summary["validation"]) == {"task_a"}
+    assert summary["train_files"] == {"task_a": str(splits / "task_a" / "train.jsonl")}  # what training read
 
 
 def test_augmented_variant_requires_the_augmented_split(smoke, tmp_path):

@@ -27,10 +27,9 @@ from typing import Any
 from mtst.comparison.results import Result
 from mtst.contracts.comparison import MeasuredModel, RegistryOutcome
 from mtst.evaluation.testset import rows_digest
+from mtst.run_tags import (BACKEND, DATA_HASH, REGISTRY_DECISION as DECISION, RUN_ID, SELECTION_METRIC as METRIC,
+                           SELECTION_VALUE as VALUE, TEST_DATA_HASH, VARIANT)
 
-VARIANT, RUN_ID, METRIC, VALUE = "mtst.variant", "mtst.run_id", "mtst.selection_metric", "mtst.selection_value"
-TEST_DATA_HASH, DATA_HASH, DECISION = "mtst.test_data_hash", "mtst.data_hash", "mtst.registry_decision"
-BACKEND = "mtst.backend"  # what serves the version (mtst.export.backend); versions without it are torch
 PROMOTED, KEPT = "promoted", "kept"
 
 

@@ -150,6 +150,8 @@ class CompareParams(Section):
         "serving table (mtst.comparison.serving); torch, the quality reference, must be one; empty: no table")
     serving_tolerance: float = Field(0.5, ge=0, description="macro-F1 points a backend may lose against torch on "
                                      "each task and still serve the registered champion")
+    serving_timed_sentences: int = Field(768, ge=8, description="test sentences per task every backend of the "
+                                         "serving table is timed on, in turn; quality is scored on the whole split")
 
     @model_validator(mode="after")
     def _serving_reference(self) -> CompareParams:

@@ -33,7 +33,7 @@ def over_seeds(tracker: Any, results: list[Result]) -> list[SeedRow]:
         recipe, tested = result.info.recipe if result.info else None, test_data_hash(result)
         if not recipe or not tested:
             continue
-        runs = _search(tracker, f"tags.`{mt.RECIPE}` = '{recipe}' and tags.`{mt.TEST_DATA}` = '{tested}'")
+        runs = _search(tracker, f"tags.`{mt.RECIPE}` = '{recipe}' and tags.`{mt.TEST_DATA_HASH}` = '{tested}'")
         backend = _backend(tracker, result)  # an ONNX int8 evaluation scores the same weights differently
         latest: dict[int, Any] = {}
         for run in sorted((r for r in runs if r.data.params.get(BACKEND, "torch") == backend),
@@ -62,7 +62,7 @@ def ablations(tracker: Any, results: list[Result], workdir: Path) -> list[tuple[
     if staged is None or staged.info is None or not tested:
         return []
     here = {r.variant for r in results}
-    runs = _search(tracker, f"tags.`{mt.VARIANT}` LIKE 'staged_%' and tags.`{mt.TEST_DATA}` = '{tested}' "
+    runs = _search(tracker, f"tags.`{mt.VARIANT}` LIKE 'staged_%' and tags.`{mt.TEST_DATA_HASH}` = '{tested}' "
                             f"and params.seed = '{staged.info.seed}'")
     backend = _backend(tracker, staged)
     latest: dict[str, Any] = {}

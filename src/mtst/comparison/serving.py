@@ -2,12 +2,16 @@
 macro-F1 per task on the whole test split, its sentences/s per task and its size on disk; and the backend the
 registered champion is served by.
 
-Why one process and one pass: each evaluation timed its model alone, at another moment, so only numbers
-measured side by side compare. The test split is cut into chunks of ``compare.inference_sentences``; every
-backend encodes each chunk in turn (the order rotating from chunk to chunk), timed, at the same batch size,
-and the same pass gives the predictions the macro-F1 is computed from. A backend's sentences/s for a task is
-that task's sentences over its total time; the slower task's rate is what serving both can promise. Every
-test sentence is timed once per backend, so ``compare.inference_repeats`` does not apply here.
+Why one process, in turn: each evaluation timed its model alone, at another moment, so only numbers measured
+side by side compare. Each task's first ``compare.serving_timed_sentences`` test sentences are cut into chunks of
+``compare.inference_sentences``; every backend encodes each chunk in turn (the order rotating from chunk to
+chunk), timed, at the same batch size. A backend's sentences/s for a task is those sentences over its total
+time; the slower task's rate is what serving both can promise.
+
+Quality is measured once per backend, on the whole test split: the backend the champion's evaluation ran
+(``variant.json``'s ``backend``, torch by default) keeps the evaluation's macro-F1, the same model on the same
+rows, and is only timed; every other backend predicts the rest of the split untimed after its timed chunks.
+On the default profile this spares a torch pass over 2,500 of the 4,000 test sentences.
 
 The rule (:func:`choose`): the fastest backend, by the slower task's sentences/s, whose macro-F1 on every task
 is within ``compare.serving_tolerance`` points of torch's; torch when none is.
@@ -90,12 +94,14 @@ def rows(measured: dict[str, Measured], tolerance: float, chosen: str) -> list[S
 
 
 def measure(model_dir: Path, backends: Sequence[str], tests: dict[str, tuple[list[str], np.ndarray, int]],
-            batch_size: int, chunk: int) -> dict[str, Measured]:
-    """Each backend over every task's test sentences ``tests[task] = (texts, label indices, classes)``,
-    side by side (see the module docstring)."""
+            batch_size: int, chunk: int, timed: int, known_f1: dict[str, dict[str, float]] | None = None) -> dict[str, Measured]:
+    """Each backend over every task's test sentences ``tests[task] = (texts, label indices, classes)``, timed side
+    by side on each task's first ``timed`` sentences; ``known_f1[backend]``: its macro-F1 per task on these very
+    sentences, already measured (the evaluation's), so that backend is only timed (see the module docstring)."""
     from mtst.evaluation.speed import dir_size_mb
     from mtst.export.backend import load_backend
 
+    known_f1 = known_f1 or {}
     models = {name: load_backend(model_dir, name) for name in backends}  # ONNX: exported once, then cached
     first = next(iter(tests.values()))[0]
     for model in models.values():
@@ -104,19 +110,41 @@ def measure(model_dir: Path, backends: Sequence[str], tests: dict[str, tuple[lis
     proba: dict[str, dict[str, list[np.ndarray]]] = {name: {t: [] for t in tests} for name in models}
     order = list(models)
     for task, (texts, _, _) in tests.items():
-        for i, start in enumerate(range(0, len(texts), chunk)):
-            part = texts[start:start + chunk]
+        n_timed = min(timed, len(texts))
+        for i, start in enumerate(range(0, n_timed, chunk)):
+            part = texts[start:min(start + chunk, n_timed)]
             for name in order[i % len(order):] + order[:i % len(order)]:  # rotate who goes first
                 t0 = time.perf_counter()
                 embeddings = models[name].encode(part, batch_size=batch_size)
                 proba[name][task].append(models[name].predict_proba_from_embeddings(embeddings, task))
                 seconds[name][task] += time.perf_counter() - t0
+        for name in (n for n in order if n not in known_f1 and n_timed < len(texts)):  # the rest: quality only
+            embeddings = models[name].encode(texts[n_timed:], batch_size=batch_size)
+            proba[name][task].append(models[name].predict_proba_from_embeddings(embeddings, task))
     out = {}
     for name, model in models.items():
         size = dir_size_mb(model_dir) if name == REFERENCE else float(model.size()["size_mb"])
-        f1 = {t: macro_f1(y, np.concatenate(proba[name][t]).argmax(axis=1), k) for t, (_, y, k) in tests.items()}
-        out[name] = Measured({t: len(tests[t][0]) / seconds[name][t] for t in tests}, f1, size)
+        f1 = known_f1.get(name) or {t: macro_f1(y, np.concatenate(proba[name][t]).argmax(axis=1), k)
+                                    for t, (_, y, k) in tests.items()}
+        out[name] = Measured({t: min(timed, len(tests[t][0])) / seconds[name][t] for t in tests}, f1, size)
     return out
+
+
+def evaluated_f1(result: Result, backends: Sequence[str],
+                 tests: dict[str, tuple[list[str], np.ndarray, int]]) -> dict[str, dict[str, float]]:
+    """``{backend: {task: macro-F1}}`` from the champion's evaluation, when the backend it ran is one of
+    ``backends`` and it scored exactly the rows of ``tests`` (same labels, same order); else {} (an evaluation
+    older than ``variant.json``'s ``backend``, or a split prepared again since)."""
+    assert result.info is not None
+    backend = result.info.backend
+    scores = {task: result.get(f"{task}.macro_f1") for task in result.tasks}
+    if backend not in backends or any(v is None for v in scores.values()):
+        return {}
+    for task, (_, y, _) in tests.items():
+        index = {label: i for i, label in enumerate(result.info.labels[task])}
+        if [index.get(row.label) for row in result.predictions(task)] != y.tolist():
+            return {}
+    return {backend: {t: float(v) for t, v in scores.items() if v is not None}}
 
 
 def split_sentences(result: Result) -> tuple[dict[str, tuple[list[str], np.ndarray, int]], str]:
@@ -162,7 +190,8 @@ def serving_table(champion: Result, params: CompareParams) -> Serving | None:
     tests, split = split_sentences(champion)
     assert champion.info is not None
     measured = measure(Path(champion.info.model_dir), params.serving_backends, tests, params.inference_batch_size,
-                       params.inference_sentences)
+                       params.inference_sentences, params.serving_timed_sentences,
+                       evaluated_f1(champion, params.serving_backends, tests))
     chosen, reason = choose(measured, params.serving_tolerance)
     return Serving(**base, split=split, test_rows={t: len(v[0]) for t, v in tests.items()},
                    rows=rows(measured, params.serving_tolerance, chosen), chosen=chosen, reason=reason)

@@ -53,6 +53,8 @@ class TrainSummary(Record):
     world_size: int = 1
     resumed_from_step: int | None = None
     train_rows: dict[str, int]
+    train_files: dict[str, str] = Field(default_factory=dict, description="per trained task, the file its train "
+                                        "split was read from (the augmented one where it was); absent before it existed")
     validation: Scores = Field(description="after the last stage")
     validation_by_stage: dict[str, Scores]
     params: TrainedParams

@@ -11,6 +11,7 @@ from typing import Any
 
 from mtst.config import Params
 from mtst.curve import grid, report, summary
+from mtst.run_tags import ROLE, VARIANT
 
 
 class _Log:
@@ -27,7 +28,7 @@ class _Log:
         self.tracker = Tracker.open(params.tracking)
         with guard(self.tracker.uri, "opening the learning-curve run"):
             self.parent = self.tracker.create_run(f"learning-curve-{time.strftime('%Y%m%d-%H%M%S')}",
-                                                  {"mtst.role": "learning_curve"})
+                                                  {ROLE: "learning_curve"})
             c = params.curve
             self.tracker.log_params(self.parent, {"curve.sizes": str(c.sizes), "curve.seeds": str(c.seeds),
                                                   "curve.variants": str(c.variants),
@@ -41,7 +42,7 @@ class _Log:
 
         with guard(self.tracker.uri, f"logging learning-curve point {point}"):
             child = self.tracker.create_run(f"{point.variant}@{point.size_label}-{point.seed}",
-                                            {"mtst.role": "learning_curve_point", "mtst.variant": point.variant},
+                                            {ROLE: "learning_curve_point", VARIANT: point.variant},
                                             parent=self.parent)
             self.tracker.log_params(child, {"size": point.size_label, "seed": str(point.seed),
                                             "variant": point.variant,

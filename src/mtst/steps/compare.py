@@ -33,6 +33,7 @@ from mtst.contracts.comparison import (Comparison, NotRegistered, RegisteredBrie
 from mtst.evaluation.plots import plot_comparison
 from mtst.io import write_text
 from mtst.redaction import redact_uri
+from mtst.run_tags import REGISTRY_DECISION, REGISTRY_REASON, SELECTION_METRIC
 
 REPORT, CHART, DATA = "comparison.md", "comparison.png", "comparison.json"
 
@@ -189,7 +190,7 @@ def _log_parent(tracker: Any, parent: str, report: Comparison, results: list[Res
         for key in ("throughput_ratio", "parameter_ratio", "train_time_ratio"):
             if decision and getattr(decision, key):
                 metrics.append((f"comparison.{key}", getattr(decision, key), 0))
-    tags = {"mtst.champion_variant": champion.variant, "mtst.selection_metric": params.selection_metric}
+    tags = {"mtst.champion_variant": champion.variant, SELECTION_METRIC: params.selection_metric}
     if decision:
         tags["mtst.decision"] = decision.choice
         tags["mlflow.note.content"] = decision.text
@@ -198,7 +199,7 @@ def _log_parent(tracker: Any, parent: str, report: Comparison, results: list[Res
         tags["mtst.serving_backend"] = report.serving.chosen
     registry = report.registry
     if registry is not None:
-        tags.update({"mtst.registry_decision": registry.decision, "mtst.registry_reason": registry.reason})
+        tags.update({REGISTRY_DECISION: registry.decision, REGISTRY_REASON: registry.reason})
     if isinstance(registry, RegistryOutcome):
         tags.update({"mtst.registry_candidate_version": registry.candidate.version,
                      "mtst.registry_champion_version": registry.champion.version,

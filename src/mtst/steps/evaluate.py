@@ -143,13 +143,14 @@ def flat_metrics(scored: Scored, n_tasks: int, summary: TrainSummary) -> Metrics
     return Metrics({k: (round(v, 6) if isinstance(v, float) else v) for k, v in sorted(metrics.items())})
 
 
-def variant_info(trained: Trained, labels: dict[str, list[str]], splits_dir: Path, split: str) -> VariantInfo:
+def variant_info(trained: Trained, labels: dict[str, list[str]], splits_dir: Path, params: EvaluateParams) -> VariantInfo:
     """``variant.json``: what the comparison needs from training, so it reads no train folder."""
     summary = trained.summary
     return VariantInfo(
         variant=summary.variant, description=summary.description, tasks=list(labels), labels=labels,
         train_dir=str(trained.folder.path), model_dir=str(trained.folder.model_dir), splits_dir=str(splits_dir),
-        split=split, wall_s=summary.wall_s, steps=summary.steps, augmented=summary.augmented, seed=summary.seed,
+        split=params.split, backend=params.backend, wall_s=summary.wall_s, steps=summary.steps,
+        augmented=summary.augmented, seed=summary.seed,
         params=summary.params.model_dump(), validation=summary.validation, recipe=summary.recipe,
         stages=[StageSpan(name=s.name, start_step=s.start_step, end_step=s.end_step, wall_s=s.wall_s)
                 for s in trained.stages])
@@ -185,8 +186,8 @@ def log_to_mlflow(folder: Path, trained: Trained, scored: Scored, metrics: Metri
     tracker = mt.Tracker.open(tracking)
     parent = tracker.pipeline_run(pipeline_params, validation_dir)
     tags = {mt.RECIPE: trained.summary.recipe,
-            mt.TEST_DATA: rows_digest(params.split, {task: [(r["id"], r["label"]) for r in rows]
-                                                     for task, rows in scored.predictions.items()})}
+            mt.TEST_DATA_HASH: rows_digest(params.split, {task: [(r["id"], r["label"]) for r in rows]
+                                                          for task, rows in scored.predictions.items()})}
     return mt.log_variant(tracker, parent, trained.folder.path, folder, metrics.root, tracking,
                           param_items_for_evaluate(params), example_texts=scored.sample[:3], model=model,
                           backend=params.backend, tags={k: v for k, v in tags.items() if v})
@@ -213,7 +214,7 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
     metrics = flat_metrics(scored, len(model.tasks), trained.summary)
     result: dict[str, Any] = dict(metrics.root)
     with atomic_dir(out_dir) as tmp:
-        write_eval_folder(tmp, trained, scored, metrics, variant_info(trained, model.tasks, splits_dir, params.split),
+        write_eval_folder(tmp, trained, scored, metrics, variant_info(trained, model.tasks, splits_dir, params),
                           params.split)
         if track:  # logged from the unfinished folder, so mlflow.json is part of the one rename below
             info = log_to_mlflow(tmp, trained, scored, metrics, params, tracking, model, validation_dir, pipeline_params)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from mtst.config import ConfigError, Params
-from mtst.data.datasets import labels_of, load_split, read_jsonl_frame
+from mtst.data.datasets import labels_of, load_split, read_jsonl_frame, split_path
 from mtst.contracts.training import HISTORY, MODEL, STAGES, SUMMARY, Stages, TrainedParams, TrainSummary
 from mtst.io import atomic_dir, ensure_owned, remove_owned, write_jsonl
 from mtst.locking import folder_lock
@@ -39,10 +39,15 @@ def _task_data(frame, labels: list[str]) -> TaskData:
     return TaskData(frame["text"].tolist(), np.array([index[label] for label in frame["label"]], dtype=np.int64))
 
 
+def train_file(task: str, splits_dir: Path, augmented_train: Path | None) -> Path:
+    """The file a task's train split is read from: Task B's augmented split where the variant trains on it."""
+    return augmented_train if task == "task_b" and augmented_train else split_path(splits_dir, task, "train")
+
+
 def load_task_data(tasks: list[str], splits_dir: Path, augmented_train: Path | None) -> tuple[dict[str, list[str]], dict[str, TaskData], dict[str, TaskData]]:
     labels, train, validation = {}, {}, {}
     for task in tasks:
-        train_frame = read_jsonl_frame(augmented_train) if task == "task_b" and augmented_train else load_split(splits_dir, task, "train")
+        train_frame = read_jsonl_frame(train_file(task, splits_dir, augmented_train))
         val_frame = load_split(splits_dir, task, "validation")
         labels[task] = labels_of(task, _concat(train_frame, val_frame))
         train[task] = _task_data(train_frame, labels[task])
@@ -115,14 +120,15 @@ def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits
                 remove_owned(checkpoints)
             ensure_owned(checkpoints, "checkpoint folder")
         dist.barrier()
+        files = {task: str(train_file(task, Path(splits_dir), augmented_train)) for task in config.tasks}
         summary = _train(params, variant, model, train, validation, out, checkpoints, resume, show_progress, dist,
-                         fingerprint, augmented_train is not None)
+                         fingerprint, files, augmented_train is not None)
     return summary
 
 
 def _train(params: Params, variant: str, model: MultiTaskSentenceTransformer, train: dict[str, TaskData],
            validation: dict[str, TaskData], out: Path, checkpoints: Path, resume: bool, show_progress: bool,
-           dist: Distributed, fingerprint: dict[str, str], augmented: bool) -> dict[str, Any]:
+           dist: Distributed, fingerprint: dict[str, str], train_files: dict[str, str], augmented: bool) -> dict[str, Any]:
     config, train_params = params.train.variants[variant], params.train
     began = time.perf_counter()
     trainer = Trainer(model, variant, config, train_params, train, validation, checkpoints, dist, show_progress,
@@ -139,7 +145,7 @@ def _train(params: Params, variant: str, model: MultiTaskSentenceTransformer, tr
         augmented=augmented, seed=train_params.seed, wall_s=round(sum(s["wall_s"] for s in state.stages), 3),
         process_wall_s=round(wall, 3), steps=state.global_step, world_size=dist.world_size,
         resumed_from_step=state.resumed_from_step, train_rows={t: len(d) for t, d in train.items()},
-        validation=final, validation_by_stage=state.validation,
+        train_files=train_files, validation=final, validation_by_stage=state.validation,
         params=TrainedParams(variant=config.model_dump(), train=train_params.model_dump(exclude={"variants"}),
                              model=params.model.model_dump()), recipe=fp.recipe(fingerprint), **retained)
     stages = Stages.model_validate(state.stages)

@@ -40,7 +40,7 @@ run), ``ui`` (``mtst ui``). The names below are the package's interface.
 """
 
 from mtst.evaluation.errors import TrackingError
-from mtst.tracking.layout import (RECIPE, ROLE, TEST_DATA, VARIANT, common_tags, data_hash, git_commit, pipeline_id,
+from mtst.tracking.layout import (RECIPE, ROLE, TEST_DATA_HASH, VARIANT, common_tags, data_hash, git_commit, pipeline_id,
                                   pipeline_run, variant_runs)
 from mtst.tracking.store import (Tracker, default_tracking_uri, guard, local_artifact_root, preflight,
                                  project_root, resolve_tracking_uri)
@@ -48,7 +48,7 @@ from mtst.tracking.ui import ui_command
 from mtst.tracking.values import metric_key, numeric, param_items
 from mtst.tracking.variant import log_variant
 
-__all__ = ["RECIPE", "ROLE", "TEST_DATA", "VARIANT", "Tracker", "TrackingError", "common_tags", "data_hash",
+__all__ = ["RECIPE", "ROLE", "TEST_DATA_HASH", "VARIANT", "Tracker", "TrackingError", "common_tags", "data_hash",
            "default_tracking_uri", "git_commit", "guard", "local_artifact_root", "log_variant", "metric_key",
            "numeric", "param_items", "pipeline_id", "pipeline_run", "preflight", "project_root",
            "resolve_tracking_uri", "ui_command", "variant_runs"]

@@ -1,10 +1,10 @@
 """The split files a variant trained and was tested on, logged as its run's dataset inputs (``mlflow.data``), so
 the runs table's Dataset column says which data each variant saw.
 
-Training: the train split of every task the variant trained (``trained_tasks`` in ``train_summary.json``);
-Task B's comes from the augmented split when the variant trained on it (``<splits>/../augmented/task_b/
-train.jsonl``: ``mtst augment`` writes ``artifacts/augmented`` beside ``artifacts/splits``, the layout
-``dvc.yaml`` and the CLI defaults use). Testing: the evaluated split (``variant.json``) of every head. Each
+Training: the file each task the variant trained was read from (``train_files`` in ``train_summary.json``:
+Task B's augmented split when the variant trained on it); a summary from before that field names the layout
+``dvc.yaml`` and the CLI defaults use (``<splits>/<task>/train.jsonl``, the augmented one in
+``<splits>/../augmented/task_b/``). Testing: the evaluated split (``variant.json``) of every head. Each
 dataset is named ``<task>/<split>`` (``(augmented)`` added) and its digest is the MD5 of the whole file (what
 ``md5sum`` prints), not MLflow's default over the first 10,000 rows, which would miss an augmentation that
 changed only later rows.
@@ -46,10 +46,10 @@ def variant_inputs(summary: TrainSummary, info: VariantInfo) -> list[SplitInput]
     """The training splits of the tasks the variant trained, then the evaluated split of each of its heads."""
     inputs = []
     for task in summary.trained_tasks:
-        if task == "task_b" and summary.augmented:
-            inputs.append(SplitInput(f"{task}/train (augmented)", augmented_train_path(info.splits_dir), "training"))
-        else:
-            inputs.append(SplitInput(f"{task}/train", split_path(info.splits_dir, task, "train"), "training"))
+        augmented = task == "task_b" and summary.augmented
+        laid_out = augmented_train_path(info.splits_dir) if augmented else split_path(info.splits_dir, task, "train")
+        inputs.append(SplitInput(f"{task}/train" + (" (augmented)" if augmented else ""),
+                                 Path(summary.train_files.get(task, laid_out)), "training"))
     inputs += [SplitInput(f"{task}/{info.split}", split_path(info.splits_dir, task, info.split), "testing")
                for task in info.tasks]
     return inputs

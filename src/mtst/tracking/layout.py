@@ -22,12 +22,10 @@ from typing import Any
 from mtst.evaluation.errors import TrackingError
 from mtst.evaluation.flatten import flatten
 from mtst.redaction import redact_params
+from mtst.run_tags import DATA_HASH, GIT_COMMIT, PIPELINE_ID, RECIPE, ROLE, STAGE, TEST_DATA_HASH, VARIANT
 from mtst.tracking.store import Tracker, guard, local_artifact_root, project_root
 from mtst.tracking.values import numeric, param_items
 
-ROLE, VARIANT, STAGE, PIPELINE_ID = "mtst.role", "mtst.variant", "mtst.stage", "mtst.pipeline_id"
-RECIPE, TEST_DATA = "mtst.recipe", "mtst.test_data_hash"  # a child's recipe without the seed, its test rows' digest
-GIT_COMMIT, DATA_HASH = "mtst.git_commit", "mtst.data_hash"
 ENV_RUN_ID, ENV_PIPELINE_ID = "MTST_PIPELINE_RUN_ID", "MTST_PIPELINE_ID"
 
 
