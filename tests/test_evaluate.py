@@ -183,3 +183,34 @@ def test_unfinished_training_folder_is_a_clear_error(tmp_path, mini_splits):
                                       "--metrics", str(tmp_path / "m.json")])
     assert result.exit_code == 2 and "not a finished training folder" in result.output
     assert not (tmp_path / "m.json").exists()
+
+
+def test_an_untrained_encoder_reads_its_test_embeddings_from_the_cache(train_dirs, mini_splits, tmp_path, monkeypatch):
+    """`frozen` never trains its encoder: its test embeddings are computed once (fp32, as served) into the
+    embedding cache, and a later evaluation of any model with that encoder reads them; a trained encoder
+    (`staged`) encodes as before and leaves no entry."""
+    from mtst.model import MultiTaskSentenceTransformer
+    from mtst.training.cache import encoder_fingerprint
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MTST_EMBEDDING_CACHE", str(cache))
+    first = evaluate.run(FAST, train_dirs["frozen"], mini_splits, tmp_path / "first")
+    model = MultiTaskSentenceTransformer.load(train_dirs["frozen"] / "model")
+    entries = sorted(cache.glob(f"{encoder_fingerprint(model)}-*.npy"))
+    assert len(entries) == 2 and not any(p.name.endswith("-bf16.npy") for p in entries)  # one per task's test split
+    for task in ("task_a", "task_b"):  # the cached path scores exactly what encoding the split scores
+        texts = load_split(mini_splits, task, "test")["text"].tolist()
+        proba = model.predict_proba_from_embeddings(model.encode(texts, batch_size=FAST.batch_size), task)
+        rows = _read_jsonl(tmp_path / "first" / "predictions" / f"{task}.jsonl")
+        np.testing.assert_allclose([r["proba"] for r in rows], proba, atol=1e-6)
+    # read, not recomputed: entries whose rows are rotated by one move every prediction with them
+    for path in entries:
+        np.save(path, np.roll(np.load(path), 1, axis=0))
+    second = evaluate.run(FAST, train_dirs["frozen"], mini_splits, tmp_path / "second")
+    for task in ("task_a", "task_b"):
+        before = [r["proba"] for r in _read_jsonl(tmp_path / "first" / "predictions" / f"{task}.jsonl")]
+        after = [r["proba"] for r in _read_jsonl(tmp_path / "second" / "predictions" / f"{task}.jsonl")]
+        assert after == before[-1:] + before[:-1]
+    assert second["train.wall_s"] == first["train.wall_s"]
+    evaluate.run(FAST, train_dirs["staged"], mini_splits, tmp_path / "staged")
+    assert sorted(cache.glob("*.npy")) == entries

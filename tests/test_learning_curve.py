@@ -141,6 +141,29 @@ def test_a_tuning_budget_keeps_the_best_candidate_on_validation(curve_run):
     assert "Tuning budget: none" in (work / "reports" / "learning_curve.md").read_text()
 
 
+def test_the_budget_tuned_on_the_first_seed_is_reused_by_the_others(curve_run):
+    """``curve.tune_on: first_seed``: seed 13 tries every scale, seed 14 trains only the scale chosen there."""
+    from mtst.cli import app
+
+    work = curve_run["work"]
+    root = work / "first-seed-points"
+    args = ["curve", "--params", str(work / "params.yaml"), "--sizes", "100", "--seeds", "13", "--seeds", "14",
+            "--lr-scales", "0.5", "--lr-scales", "1", "--tune-on", "first_seed", "--no-track", "--root", str(root),
+            "--out", str(work / "first-seed-reports"), "--variants", "frozen"]
+    result = CliRunner().invoke(app, args, env=curve_run["env"])
+    assert result.exit_code == 0, result.output
+    tuned, reused = (json.loads((root / f"100-{seed}" / "frozen" / "result.json").read_text()) for seed in (13, 14))
+    assert [t["lr_scale"] for t in tuned["tuning"]] == [0.5, 1.0] and "lr_scale_chosen_on_seed" not in tuned
+    assert reused["lr_scale_chosen_on_seed"] == 13 and reused["lr_scale"] == tuned["lr_scale"]
+    assert [t["lr_scale"] for t in reused["tuning"]] == [tuned["lr_scale"]]
+    assert [p.name for p in (root / "100-14" / "frozen").glob("train*")] == [f"train-lr{tuned['lr_scale']:g}"]
+    assert "tried on seed 13 only" in (work / "first-seed-reports" / "learning_curve.md").read_text()
+    # the choice is part of a reused point's parameters: the same grid tuning on every seed stops at seed 14
+    every = [a if a != "first_seed" else "every_seed" for a in args]
+    result = CliRunner().invoke(app, every, env=curve_run["env"])
+    assert result.exit_code == 2 and "100-14" in result.output and "made with other parameters" in result.output
+
+
 def test_bad_grid_option_exits_2_before_training(tmp_path):
     from mtst.cli import app
 
@@ -194,3 +217,12 @@ def test_paragraph_says_where_multitask_helps_and_augmentation_stops_paying():
                                 (1000, "staged"): [0.70, 0.72, 0.71], (1000, "staged_noaug"): [0.71, 0.73, 0.72]}),
                       tolerance=1.0)["paragraph"]
     assert "Augmentation pays at no size measured." in never and "stops paying" not in never
+    late = summarize(_results({(250, "staged"): [0.60, 0.62, 0.61], (250, "staged_noaug"): [0.60, 0.62, 0.61],
+                               (2000, "staged"): [0.70, 0.72, 0.71], (2000, "staged_noaug"): [0.68, 0.70, 0.69]}),
+                     tolerance=1.0)["paragraph"]
+    assert "helps at 2,000 Task B rows; ties at 250 Task B rows." in late
+    assert "does not stop paying within the sizes measured: it still helps at the largest, 2,000 rows." in late
+    assert "every size" not in late
+    always = summarize(_results({(250, "staged"): [0.62, 0.64, 0.63], (250, "staged_noaug"): [0.60, 0.62, 0.61]}),
+                       tolerance=1.0)["paragraph"]
+    assert "Augmentation pays at every size measured." in always

@@ -190,6 +190,10 @@ class CurveParams(Section):
                                    description="the tuning budget, the same for every variant: each point trains "
                                                "its variant once per scale (every stage's learning rates multiplied) "
                                                "and keeps the one with the best Task B validation macro-F1")
+    tune_on: Literal["every_seed", "first_seed"] = Field(
+        "every_seed", description="every_seed: each point tries every lr scale; first_seed: the first seed's points "
+                                  "try them all and the other seeds train the scale chosen there for their size and "
+                                  "variant (the budget tuned once, its result repeated over seeds)")
     out: str = Field("reports", description="folder of learning_curve.{md,png,json}")
 
     @model_validator(mode="after")

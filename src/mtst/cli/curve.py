@@ -24,6 +24,10 @@ def curve(sizes: Annotated[list[str] | None, typer.Option("--sizes", help="Task 
                                                          "'all' = every row); default curve.sizes")] = None,
           seeds: Annotated[list[int] | None, typer.Option("--seeds", help="default curve.seeds")] = None,
           variants: Annotated[list[str] | None, typer.Option("--variants", help="default curve.variants")] = None,
+          lr_scales: Annotated[list[float] | None, typer.Option("--lr-scales", help="the tuning budget (repeat the "
+                                                               "option); default curve.lr_scales")] = None,
+          tune_on: Annotated[str | None, typer.Option("--tune-on", help="every_seed | first_seed; default "
+                                                     "curve.tune_on")] = None,
           data: Annotated[Path, typer.Option(help="datasets from `mtst data fetch`")] = Path("data"),
           root: Annotated[Path, typer.Option(help="where the points train and evaluate")] = Path("artifacts/curve"),
           out: Annotated[Path | None, typer.Option(help="report folder; default curve.out")] = None,
@@ -35,7 +39,7 @@ def curve(sizes: Annotated[list[str] | None, typer.Option("--sizes", help="Task 
 
     settings = load_params(params, profile)
     update = {k: v for k, v in (("sizes", [_size(s) for s in sizes] if sizes else None), ("seeds", seeds),
-                                ("variants", variants)) if v}
+                                ("variants", variants), ("lr_scales", lr_scales), ("tune_on", tune_on)) if v}
     try:
         curve_params = CurveParams.model_validate({**settings.curve.model_dump(), **update})
     except ValueError as exc:

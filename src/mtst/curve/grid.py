@@ -9,7 +9,9 @@ once per seed for all sizes and variants, and a Task B subset's once for all var
 
 The tuning budget, the same for every variant (``curve.lr_scales``): a point trains its variant once per scale
 (every stage's learning rates multiplied; into ``train-lr<scale>/``, or ``train/`` for the recipe alone) and
-evaluates the candidate with the best Task B validation macro-F1: the test split never picks.
+evaluates the candidate with the best Task B validation macro-F1: the test split never picks. With
+``curve.tune_on: first_seed`` only the first seed's points try every scale; a later seed's point trains the scale
+chosen for its size and variant there (the budget is spent once per size and variant, not once per seed).
 
 A point is finished when its ``result.json`` exists (written last, atomically): a rerun skips it, so a killed
 grid continues where it stopped; a point killed mid-training resumes from its checkpoints. A result made with
@@ -101,23 +103,25 @@ def prepared_data(params: Params, point: Point, data_dir: Path, root: Path) -> t
 
 
 def run_point(params: Params, point: Point, data_dir: Path, root: Path, show_progress: bool = False) -> dict[str, Any]:
-    """Train the point's variant once per ``curve.lr_scales`` (its tuning budget), evaluate the one with the best
-    Task B validation macro-F1 (unless the point's result exists) and return its result record."""
+    """Train the point's variant once per ``curve.lr_scales`` (its tuning budget), or once at the scale its
+    first seed chose (``tuning_point``, run first if it has not), evaluate the candidate with the best Task B
+    validation macro-F1 (unless the point's result exists) and return its result record."""
     from mtst.steps import evaluate
 
     folder = point.folder(root)
     settings = point_params(params, point)
-    scales = params.curve.lr_scales
-    digest = params_digest(settings, point.variant, scales)
+    budget, tuned_on = params.curve.lr_scales, tuning_point(params, point)
+    digest = params_digest(settings, point.variant, budget, None if tuned_on is None else tuned_on.seed)
     if (folder / RESULT).exists():
         done = read_json(folder / RESULT)
         if done.get("params_digest") != digest:
             raise FingerprintMismatch(f"{folder / RESULT} was made with other parameters than this curve's "
                                       f"{point}: move {root} away, or give another --root")
         return done
+    scales = budget if tuned_on is None else [run_point(params, tuned_on, data_dir, root, show_progress)["lr_scale"]]
     splits, augmented = prepared_data(settings, point, data_dir, root)
     tried = [_trained(scaled_learning_rates(settings, point.variant, scale), point.variant, scale,
-                      folder / ("train" if len(scales) == 1 else f"train-lr{scale:g}"), splits, augmented,
+                      folder / ("train" if len(budget) == 1 else f"train-lr{scale:g}"), splits, augmented,
                       show_progress) for scale in scales]
     best = max(tried, key=lambda t: t["validation_task_b_macro_f1"])  # a tie keeps the first listed
     metrics = evaluate.run(settings.evaluate, best["train_dir"], splits, folder / "eval")
@@ -132,8 +136,19 @@ def run_point(params: Params, point: Point, data_dir: Path, root: Path, show_pro
         "tuning": [{k: t[k] for k in ("lr_scale", "validation_task_b_macro_f1", "train_wall_s")} for t in tried],
         "params_digest": digest,
     }
+    if tuned_on is not None:
+        result["lr_scale_chosen_on_seed"] = tuned_on.seed
     write_json(folder / RESULT, result)
     return result
+
+
+def tuning_point(params: Params, point: Point) -> Point | None:
+    """The point whose choice of learning-rate scale ``point`` reuses: its size and variant at the first seed,
+    under ``curve.tune_on: first_seed`` with more than one scale; ``None`` when ``point`` tries the whole budget."""
+    curve = params.curve
+    if curve.tune_on == "every_seed" or len(curve.lr_scales) == 1 or point.seed == curve.seeds[0]:
+        return None
+    return Point(point.size, curve.seeds[0], point.variant)
 
 
 def scaled_learning_rates(settings: Params, variant: str, scale: float) -> Params:
@@ -165,16 +180,20 @@ def _trained(settings: Params, variant: str, scale: float, train_dir: Path, spli
             "validation_task_b_macro_f1": summary.validation["task_b"].macro_f1}
 
 
-def params_digest(settings: Params, variant: str, lr_scales: list[float] | None = None) -> str:
+def params_digest(settings: Params, variant: str, lr_scales: list[float] | None = None,
+                  chosen_on_seed: int | None = None) -> str:
     """What a point's result depends on: its variant, the ``train`` and ``model`` sections as the checkpoint
     fingerprint sees them (operational keys left out), the ``prepare``, ``augment`` and ``evaluate`` sections,
-    and the tuning budget when it is more than the recipe itself."""
+    and the tuning budget when it is more than the recipe itself, with the seed whose choice the point reuses
+    (``curve.tune_on: first_seed``; a point that tried every scale has the digest of ``every_seed``)."""
     assert settings.train is not None
     sections = {"data": _data_params(settings),
                 "evaluate": settings.evaluate.model_dump_json(exclude={"throughput_sentences", "throughput_batch_size",
                                                                        "throughput_repeats"})}
     if lr_scales and lr_scales != [1.0]:
         sections["lr_scales"] = json.dumps(lr_scales)
+        if chosen_on_seed is not None:
+            sections["lr_scale_chosen_on_seed"] = str(chosen_on_seed)
     mapping = fp.fingerprint(variant, settings.train.variants[variant].model_dump(), settings.train.model_dump(),
                              settings.model.model_dump(), sections)
     return hashlib.sha256(json.dumps(mapping, sort_keys=True).encode()).hexdigest()[:16]

@@ -30,9 +30,14 @@ def _budget(results: list[dict[str, Any]]) -> str:
     if scales == [1.0]:
         return ("Tuning budget: none; every variant trains its params.yaml recipe once per point, the same for all "
                 "(`curve.lr_scales` sets a budget).")
-    return (f"Tuning budget, the same for every variant: its recipe at learning-rate scales "
+    text = (f"Tuning budget, the same for every variant: its recipe at learning-rate scales "
             f"{', '.join(f'{s:g}' for s in scales)} (every stage's rates multiplied), the one with the best Task B "
             "validation macro-F1 kept and tested (per point: `lr_scale` in learning_curve.json).")
+    chosen_on = sorted({r["lr_scale_chosen_on_seed"] for r in results if "lr_scale_chosen_on_seed" in r})
+    if chosen_on:
+        text += (f" The scales were tried on seed {', '.join(map(str, chosen_on))} only; the other seeds train the "
+                 "scale chosen there for their size and variant (`curve.tune_on: first_seed`).")
+    return text
 
 
 def markdown(summary: dict[str, Any], results: list[dict[str, Any]]) -> str:

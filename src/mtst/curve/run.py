@@ -33,7 +33,8 @@ class _Log:
             self.tracker.log_params(self.parent, {"curve.sizes": str(c.sizes), "curve.seeds": str(c.seeds),
                                                   "curve.variants": str(c.variants),
                                                   "curve.epoch_scale": str(c.epoch_scale),
-                                                  "curve.lr_scales": str(c.lr_scales), "points": str(len(points))})
+                                                  "curve.lr_scales": str(c.lr_scales), "curve.tune_on": c.tune_on,
+                                                  "points": str(len(points))})
 
     def point(self, point: grid.Point, result: dict[str, Any]) -> None:
         if self.tracker is None:
@@ -47,7 +48,9 @@ class _Log:
             self.tracker.log_params(child, {"size": point.size_label, "seed": str(point.seed),
                                             "variant": point.variant,
                                             "task_b_train_rows": str(result["task_b_train_rows"]),
-                                            "lr_scale": str(result.get("lr_scale", 1.0))})
+                                            "lr_scale": str(result.get("lr_scale", 1.0)),
+                                            "lr_scale_chosen_on_seed": str(result.get("lr_scale_chosen_on_seed",
+                                                                                      point.seed))})
             metrics = [("test.task_b.macro_f1", result["task_b_macro_f1"], 0),
                        ("train.wall_s", result["train_wall_s"], 0)]
             if result.get("task_a_macro_f1") is not None:

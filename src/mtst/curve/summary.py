@@ -90,8 +90,12 @@ def paragraph(comparisons: list[dict[str, Any]], variants: list[str], tolerance:
             sentence = f"{what}: {'; '.join(parts)}."
             if kind == "augmentation":
                 stops, smallest = _stops_paying(mine), min((c["size"] for c in mine), key=_key)
-                if stops is _NEVER:
+                if all(c["verdict"] == "helps" for c in mine):
                     sentence += " Augmentation pays at every size measured."
+                elif stops is _NEVER:
+                    largest = max((c["size"] for c in mine), key=_key)
+                    sentence += (f" Augmentation does not stop paying within the sizes measured: it still helps at "
+                                 f"the largest, {_sizes_text([largest])} rows.")
                 elif stops == smallest:
                     sentence += " Augmentation pays at no size measured."
                 else:

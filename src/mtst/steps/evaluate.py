@@ -85,7 +85,20 @@ def load_trained(train_dir: Path) -> Trained:
     return Trained(folder, folder.summary(), folder.stages(), folder.history())
 
 
-def evaluate_task(model: Any, task: str, frame: pd.DataFrame, params: EvaluateParams) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def untrained_encoder(model: Any, trained: Trained, params: EvaluateParams) -> str | None:
+    """The encoder's fingerprint when its test embeddings may come from the embedding cache
+    (``mtst.training.cache``, its fp32 entries): the torch backend, and an encoder no stage trained (every stage
+    on cached embeddings, as ``frozen``'s), which every such variant and learning-curve point then shares, so a
+    test split is encoded once for all of them. ``None``: encode as usual."""
+    if params.backend != "torch" or not trained.stages or not all(s.cached_embeddings for s in trained.stages):
+        return None
+    from mtst.training.cache import encoder_fingerprint
+
+    return encoder_fingerprint(model)
+
+
+def evaluate_task(model: Any, task: str, frame: pd.DataFrame, params: EvaluateParams,
+                  cache_key: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     labels = model.tasks[task]
     unknown = sorted(set(frame["label"]) - set(labels))
     if unknown:
@@ -93,7 +106,12 @@ def evaluate_task(model: Any, task: str, frame: pd.DataFrame, params: EvaluatePa
                               f"(model labels: {labels})")
     index = {label: i for i, label in enumerate(labels)}
     y_true = frame["label"].map(index).to_numpy()
-    embeddings = model.encode(frame["text"].tolist(), batch_size=params.batch_size)
+    if cache_key is None:
+        embeddings = model.encode(frame["text"].tolist(), batch_size=params.batch_size)
+    else:
+        from mtst.training.cache import cached_embeddings
+
+        embeddings = cached_embeddings(model, frame["text"].tolist(), params.batch_size, cache_key).numpy()
     proba = model.predict_proba_from_embeddings(embeddings, task)
     report = classification_metrics(y_true, proba, labels, params.ece_bins)
     if "domain" in frame.columns:
@@ -113,15 +131,17 @@ def evaluate_task(model: Any, task: str, frame: pd.DataFrame, params: EvaluatePa
     return report, rows
 
 
-def score(model: Any, model_dir: Path, splits_dir: Path, params: EvaluateParams) -> Scored:
-    """Every head on its test split, then throughput on the shared sample and the model's size."""
+def score(model: Any, model_dir: Path, splits_dir: Path, params: EvaluateParams, cache_key: str | None = None) -> Scored:
+    """Every head on its test split (its embeddings from the cache under ``cache_key``: ``untrained_encoder``),
+    then throughput on the shared sample and the model's size."""
     report: dict[str, dict[str, Any]] = {}
     predictions: dict[str, list[dict[str, Any]]] = {}
     for task in model.tasks:
         path = split_path(splits_dir, task, params.split)
         if not path.exists():
             raise EvaluationError(f"{path} not found: run `mtst data prepare` first")
-        report[task], predictions[task] = evaluate_task(model, task, load_split(splits_dir, task, params.split), params)
+        report[task], predictions[task] = evaluate_task(model, task, load_split(splits_dir, task, params.split), params,
+                                                        cache_key)
     sample = throughput_sample(splits_dir, params.split, params.throughput_sentences, params.seed)
     speed = measure_throughput(model, sample, params.throughput_batch_size, params.throughput_repeats)
     size = model_size(model, model_dir) if params.backend == "torch" else model.size()
@@ -210,7 +230,7 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
         mt.preflight(tracking)  # fail in seconds, before the model loads
 
     model = load_backend(trained.folder.model_dir, params.backend)  # ONNX: exported once, then cached
-    scored = score(model, trained.folder.model_dir, splits_dir, params)
+    scored = score(model, trained.folder.model_dir, splits_dir, params, untrained_encoder(model, trained, params))
     metrics = flat_metrics(scored, len(model.tasks), trained.summary)
     result: dict[str, Any] = dict(metrics.root)
     with atomic_dir(out_dir) as tmp:

@@ -9,6 +9,9 @@ The vectors are computed in the training precision: with ``train.bf16`` on, unde
 the sentences/s of fp32 on this project's CPU; with batches of 32 instead of 128, 2.2x, measured by
 ``benchmarks/pipeline_levers.py``), at a cosine similarity above 0.9999 to the fp32 vectors, so the heads see
 the encoder as the unfrozen stages' forward passes do.
+
+The evaluation of a model whose encoder no stage trained (``frozen``) reads its test embeddings from here too, as
+fp32 entries (the precision it is served in): encoded once for the pipeline, once per seed for the learning curve.
 """
 
 from __future__ import annotations
