@@ -1,4 +1,5 @@
-"""Inference benchmark (not a test): torch fp32 vs ONNX Runtime fp32 vs ONNX Runtime int8, measured in one run.
+"""Inference benchmark (not a test): torch fp32 vs ONNX Runtime fp32 and int8 vs OpenVINO fp32 and bf16, measured
+in one run.
 
 On the same real test-split sentences of both tasks, with torch and ONNX Runtime given the same threads:
 sentences/s per task (batch 32, sorted by length, dynamic padding; median of interleaved rounds), the
@@ -6,7 +7,9 @@ largest absolute difference of the probabilities from torch's, macro-F1 per task
 its change, predictions that changed, size on disk, and the ratios to torch. ``onnx_int8`` is ``mtst export
 --int8`` (ONNX Runtime's ``quantize_dynamic``: int8 per-channel weights, int8 activations per batch); a further
 row, ``onnx_int8_nbits``, is ONNX Runtime's block quantiser (``MatMulNBits``) on the same graph: the
-alternative it was chosen over (closer to torch, but short of 2x).
+alternative it was chosen over (closer to torch, but short of 2x). ``openvino_fp32`` and ``openvino_bf16`` are
+the backends ``openvino`` and ``openvino-bf16``: OpenVINO compiling the same fp32 export (bf16 compute where the
+CPU has bf16 instructions; the precision that ran is printed).
 
     .venv/bin/python benchmarks/onnx_inference.py [--model DIR --splits DIR] [--threads 2] [--rounds 5]
         [--speed-sentences 256] [--work DIR] [--out reports/bench_onnx_inference.json]
@@ -39,6 +42,7 @@ from mtst.evaluation.speed import dir_size_mb
 from mtst.export.layout import CONFIG_FILE, MODEL_FILE
 from mtst.export.onnx_export import export_onnx, resolve_model_dir
 from mtst.export.onnx_model import OnnxModel
+from mtst.export.openvino_model import OpenVinoModel
 from mtst.io import write_json
 from mtst.model import MultiTaskSentenceTransformer
 
@@ -134,7 +138,10 @@ def main() -> None:
     models: dict[str, Any] = {"torch_fp32": MultiTaskSentenceTransformer.load(model_dir)}
     for name in ("onnx_fp32", "onnx_int8", "onnx_int8_nbits"):
         models[name] = OnnxModel.load(exports / name, threads=args.threads)
-    sizes = {"torch_fp32": dir_size_mb(model_dir), **{name: dir_size_mb(exports / name) for name in models if name != "torch_fp32"}}
+    for name, bf16 in (("openvino_fp32", False), ("openvino_bf16", True)):
+        models[name] = OpenVinoModel.load(exports / "onnx_fp32", threads=args.threads, bf16=bf16)
+    sizes = {"torch_fp32": dir_size_mb(model_dir),
+             **{name: dir_size_mb(Path(model.model_file).parent) for name, model in models.items() if name != "torch_fp32"}}
 
     rng = np.random.default_rng(0)
     load_before = os.getloadavg()
@@ -162,6 +169,7 @@ def main() -> None:
 
     settings = {"model": str(model_dir), "splits": str(splits), "threads": args.threads, "batch_size": args.batch_size,
                 "rounds": args.rounds, "speed_sentences": args.speed_sentences, "export_s": export_s,
+                "openvino_bf16_precision": models["openvino_bf16"].precision,
                 "load_average_1min": [load_before[0], load_after[0]], "cpu": _cpu_name()}
     write_json(args.out, {"settings": settings, "backends": result})
     _print_table(result, settings)
@@ -178,7 +186,7 @@ def _cpu_name() -> str:
 def _print_table(result: dict[str, Any], settings: dict[str, Any]) -> None:
     print(f"\nmodel {settings['model']}; test split of {settings['splits']}; {settings['threads']} threads each, "
           f"batch {settings['batch_size']}; {settings['cpu']}; load average {settings['load_average_1min'][0]:.1f} "
-          f"-> {settings['load_average_1min'][1]:.1f}")
+          f"-> {settings['load_average_1min'][1]:.1f}; openvino_bf16 computed in {settings['openvino_bf16_precision']}")
     header = (f"{'backend':18s} {'A sent/s':>9s} {'ratio':>6s} {'B sent/s':>9s} {'ratio':>6s} {'max|dp|':>9s} "
               f"{'A F1':>6s} {'dF1':>6s} {'chg':>4s} {'B F1':>6s} {'dF1':>6s} {'chg':>4s} {'MB':>6s} {'ratio':>6s}")
     print(header)
@@ -190,13 +198,15 @@ def _print_table(result: dict[str, Any], settings: dict[str, Any]) -> None:
               f"{b['ratio_to_torch']:6.2f} {max(a['max_abs_diff'], b['max_abs_diff']):9.2e} {a['macro_f1']:6.2f} "
               f"{a['macro_f1_change']:+6.2f} {a['predictions_changed']:4d} {b['macro_f1']:6.2f} {b['macro_f1_change']:+6.2f} "
               f"{b['predictions_changed']:4d} {row['size_mb']:6.1f} {row['size_mb'] / torch_mb:6.2f}")
-    fp32, int8 = result["onnx_fp32"], result["onnx_int8"]
-    checks = {
-        "ONNX fp32 probabilities within 1e-4 of torch": max(fp32[t]["max_abs_diff"] for t in TASKS) <= 1e-4,
-        "ONNX fp32 throughput >= 1.0x torch (both tasks)": min(fp32[t]["ratio_to_torch"] for t in TASKS) >= 1.0,
-        "ONNX int8 throughput >= 2.0x torch (both tasks)": min(int8[t]["ratio_to_torch"] for t in TASKS) >= 2.0,
-        "ONNX int8 loses <= 0.5 macro-F1 points (each task)": min(int8[t]["macro_f1_change"] for t in TASKS) >= -0.5,
-    }
+    checks = {}
+    for name, label in (("onnx_fp32", "ONNX fp32"), ("openvino_fp32", "OpenVINO fp32")):
+        row = result[name]
+        checks[f"{label} probabilities within 1e-4 of torch"] = max(row[t]["max_abs_diff"] for t in TASKS) <= 1e-4
+        checks[f"{label} throughput >= 1.0x torch (both tasks)"] = min(row[t]["ratio_to_torch"] for t in TASKS) >= 1.0
+    for name, label in (("onnx_int8", "ONNX int8"), ("openvino_bf16", "OpenVINO bf16")):
+        row = result[name]
+        checks[f"{label} throughput >= 2.0x torch (both tasks)"] = min(row[t]["ratio_to_torch"] for t in TASKS) >= 2.0
+        checks[f"{label} loses <= 0.5 macro-F1 points (each task)"] = min(row[t]["macro_f1_change"] for t in TASKS) >= -0.5
     for check, ok in checks.items():
         print(f"  [{'yes' if ok else 'NO '}] {check}")
 

@@ -1,5 +1,6 @@
-"""ONNX export and the ONNX Runtime backend on a real smoke model: `mtst train --variant frozen --profile smoke`
-(the real trainer on the smoke profile's real splits), exported by `mtst export`, compared with torch: fp32 within 1e-4, int8 within 0.5 macro-F1 points on each task.
+"""ONNX export and the ONNX Runtime and OpenVINO backends on a real smoke model: `mtst train --variant frozen
+--profile smoke` (the real trainer on the smoke profile's real splits), exported by `mtst export`, compared with
+torch: fp32 (ONNX Runtime and OpenVINO) within 1e-4, int8 and bf16 within 0.5 macro-F1 points on each task.
 
 The model is the smoke profile's; its test split is the default profile's (2,000 sentences a task, the
 same rows `dvc repro` scores). On the smoke profile's 300 a single changed prediction moves macro-F1 by
@@ -74,11 +75,7 @@ def test_fp32_export_equals_torch_on_real_sentences(smoke, torch_model, fp32_exp
 
     model = load_backend(out, "onnx")
     assert model.tasks == torch_model.tasks and model.max_length == torch_model.max_length
-    # longest and shortest test sentences of both tasks, in batches of 16: padding and batch shapes vary
-    texts = []
-    for task in TASKS:
-        by_length = sorted(smoke["test"][task]["text"], key=len)
-        texts += by_length[:24] + by_length[-24:]
+    texts = _extreme_lengths(smoke)  # in batches of 16
     expected_embedding = torch_model.encode(texts, batch_size=16)
     embedding = model.encode(texts, batch_size=16)
     assert np.abs(embedding - expected_embedding).max() <= 1e-4
@@ -102,6 +99,66 @@ def test_fp32_export_equals_torch_on_real_sentences(smoke, torch_model, fp32_exp
     assert model.size()["parameters"] == pytest.approx(sum(p.numel() for p in torch_model.parameters()), rel=0.01)
 
 
+def _extreme_lengths(smoke) -> list[str]:
+    """The longest and shortest test sentences of both tasks: padding and batch shapes vary."""
+    texts = []
+    for task in TASKS:
+        by_length = sorted(smoke["test"][task]["text"], key=len)
+        texts += by_length[:24] + by_length[-24:]
+    return texts
+
+
+def _against_torch(smoke, torch_model, model) -> dict[str, tuple[float, float]]:
+    """Per task on the default test split: macro-F1 points gained against torch (negative: lost), and the
+    largest absolute difference of the probabilities from torch's."""
+    out = {}
+    for task in TASKS:
+        frame = smoke["test"][task]
+        y = frame["label"].map({label: i for i, label in enumerate(torch_model.tasks[task])}).to_numpy()
+        texts = frame["text"].tolist()
+        expected = torch_model.predict_proba(texts, batch_size=32)[task]
+        got = model.predict_proba(texts, batch_size=32)[task]
+        change = 100 * (f1_score(y, got.argmax(1), average="macro") - f1_score(y, expected.argmax(1), average="macro"))
+        out[task] = (change, float(np.abs(got - expected).max()))
+        print(f"\n{task} ({model.backend}): {len(texts)} test sentences, macro-F1 {change:+.2f} points against torch, "
+              f"{int((got.argmax(1) != expected.argmax(1)).sum())} predictions changed")
+    return out
+
+
+def test_openvino_runs_the_fp32_export_like_torch(smoke, torch_model):
+    """`openvino` compiles the cached fp32 export (the same file `onnx` runs: one export for both) and answers
+    like torch within 1e-4, through the whole graph and through the heads."""
+    from mtst.export import load_backend
+
+    model = load_backend(smoke["train"], "openvino")
+    assert (model.backend, model.precision) == ("openvino", "f32")
+    assert model.model_file == load_backend(smoke["train"], "onnx").model_file
+    texts = _extreme_lengths(smoke)
+    expected_embedding = torch_model.encode(texts, batch_size=16)
+    assert np.abs(model.encode(texts, batch_size=16) - expected_embedding).max() <= 1e-4
+    probabilities = model.predict_proba(texts, batch_size=16)
+    for task in TASKS:
+        expected = torch_model.predict_proba_from_embeddings(expected_embedding, task)
+        assert np.abs(probabilities[task] - expected).max() <= 1e-4
+        assert np.abs(model.predict_proba_from_embeddings(expected_embedding, task) - expected).max() <= 1e-4
+    assert {k: v.shape for k, v in model.predict_proba([]).items()} == {"task_a": (0, 5), "task_b": (0, 3)}
+
+
+def test_openvino_bf16_keeps_macro_f1_within_half_a_point_on_the_default_test_split(smoke, torch_model):
+    """Where the CPU has bf16 instructions the encoder really computes in bf16 (its probabilities move), within
+    0.5 macro-F1 points of torch on each task; elsewhere OpenVINO keeps fp32 and says so."""
+    from mtst.export import load_backend
+
+    model = load_backend(smoke["train"], "openvino-bf16")
+    assert model.backend == "openvino-bf16" and model.precision in ("bf16", "f32")
+    for task, (change, difference) in _against_torch(smoke, torch_model, model).items():
+        if model.precision == "bf16":
+            assert 1e-4 < difference < 0.05, f"{task}: probabilities differ by {difference:.1e}"
+        else:
+            assert difference <= 1e-4, f"{task}: probabilities differ by {difference:.1e}"
+        assert change >= -0.5, f"{task}: openvino-bf16 loses {-change:.2f} macro-F1 points"
+
+
 def test_int8_keeps_macro_f1_within_half_a_point_on_the_default_test_split(smoke, torch_model):
     from mtst.export import load_backend
     from mtst.export.backend import cache_root
@@ -110,23 +167,14 @@ def test_int8_keeps_macro_f1_within_half_a_point_on_the_default_test_split(smoke
     model = load_backend(smoke["train"], "onnx-int8")  # exported into the cache on first use
     first_s = time.perf_counter() - start
     assert model.backend == "onnx-int8" and model.quantisation["method"] == "quantize_dynamic"
-    (folder,) = list(cache_root().iterdir())
+    folder = model.model_file.parent
+    assert folder.parent == cache_root() and folder.name.endswith("-int8")
     graph = (folder / "model.onnx").read_bytes()
     assert b"DynamicQuantizeLinear" in graph and b"MatMulInteger" in graph  # really quantised: an fp32 graph would pass trivially
 
-    for task in TASKS:
-        frame = smoke["test"][task]
-        labels = torch_model.tasks[task]
-        y = frame["label"].map({label: i for i, label in enumerate(labels)}).to_numpy()
-        texts = frame["text"].tolist()
-        expected = torch_model.predict_proba(texts, batch_size=32)[task]
-        got = model.predict_proba(texts, batch_size=32)[task]
-        assert 0 < np.abs(got - expected).max() < 0.05
-        f1_torch = 100 * f1_score(y, expected.argmax(1), average="macro")
-        f1_int8 = 100 * f1_score(y, got.argmax(1), average="macro")
-        print(f"\n{task}: {len(texts)} test sentences, macro-F1 torch {f1_torch:.2f}, int8 {f1_int8:.2f}, "
-              f"{int((got.argmax(1) != expected.argmax(1)).sum())} predictions changed")
-        assert f1_torch - f1_int8 <= 0.5, f"{task}: int8 loses {f1_torch - f1_int8:.2f} macro-F1 points"
+    for task, (change, difference) in _against_torch(smoke, torch_model, model).items():
+        assert 0 < difference < 0.05, f"{task}: probabilities differ by {difference:.1e}"
+        assert change >= -0.5, f"{task}: int8 loses {-change:.2f} macro-F1 points"
 
     mtime = (folder / "model.onnx").stat().st_mtime_ns
     start = time.perf_counter()
@@ -146,9 +194,13 @@ def test_bad_backend_or_folder_fails_clearly_and_writes_nothing(smoke, fp32_expo
         load_backend(smoke["splits"], "onnx")
     with pytest.raises(ModelNotFoundError, match="no such folder"):
         load_backend(tmp_path / "absent", "torch")
-    for backend in ("onnx-int8", "torch"):  # an fp32 export answers for backend onnx only
-        with pytest.raises(ModelNotFoundError, match=f"export for backend 'onnx', not '{backend}'"):
+    for backend in ("onnx-int8", "torch"):  # an fp32 export answers for ONNX Runtime fp32 and OpenVINO only
+        with pytest.raises(ModelNotFoundError, match=f"fp32 ONNX export, for backend onnx \\| openvino \\| "
+                                                     f"openvino-bf16, not '{backend}'"):
             load_backend(fp32_export[0], backend)
+    int8_export = load_backend(smoke["train"], "onnx-int8").model_file.parent
+    with pytest.raises(ModelNotFoundError, match="int8 ONNX export, for backend onnx-int8, not 'openvino'"):
+        load_backend(int8_export, "openvino")  # OpenVINO cannot run ONNX Runtime's quantised operators
 
     result = runner.invoke(app, ["export", "--model", str(tmp_path / "absent"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 2 and "no such folder" in result.output
@@ -165,8 +217,9 @@ def test_bad_backend_or_folder_fails_clearly_and_writes_nothing(smoke, fp32_expo
 
 
 def test_predict_and_the_pyfunc_run_on_the_onnx_backends(smoke, torch_model, tmp_path):
-    """`mtst predict --backend onnx` answers like torch (probabilities within 1e-4); a pyfunc logged with backend
-    onnx-int8 ships the int8 export, names its backend, and serves the int8 graph's answers."""
+    """`mtst predict --backend onnx` and `--backend openvino` answer like torch (probabilities within 1e-4); a
+    pyfunc logged with backend onnx-int8 ships the int8 export, names its backend, and serves the int8 graph's
+    answers."""
     import mlflow
 
     from mtst.cli import app
@@ -177,16 +230,17 @@ def test_predict_and_the_pyfunc_run_on_the_onnx_backends(smoke, torch_model, tmp
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
     rows = {}
-    for backend in ("torch", "onnx"):
+    for backend in ("torch", "onnx", "openvino"):
         out = tmp_path / f"{backend}.jsonl"
         result = runner.invoke(app, ["predict", "-i", str(source), "-o", str(out), "-m", str(smoke["train"]),
                                      "--backend", backend])
         assert result.exit_code == 0, result.output
         rows[backend] = [json.loads(line) for line in out.read_text().splitlines()]
-    for a, b in zip(rows["torch"], rows["onnx"], strict=True):
-        for task in TASKS:
-            pa, pb = a[task]["probabilities"], b[task]["probabilities"]
-            assert max(abs(pa[k] - pb[k]) for k in pa) <= 1e-4
+    for backend in ("onnx", "openvino"):
+        for a, b in zip(rows["torch"], rows[backend], strict=True):
+            for task in TASKS:
+                pa, pb = a[task]["probabilities"], b[task]["probabilities"]
+                assert max(abs(pa[k] - pb[k]) for k in pa) <= 1e-4
     bad = runner.invoke(app, ["predict", "-i", str(source), "-o", str(tmp_path / "x.jsonl"), "-m",
                               str(smoke["train"]), "--backend", "tensorrt"])
     assert bad.exit_code == 2 and "unknown backend 'tensorrt'" in bad.output

@@ -66,11 +66,12 @@ def test_rows_and_metrics_carry_the_numbers():
 
 
 def test_params_name_the_backends_and_keep_torch(repo_root, tmp_path):
-    assert CompareParams().serving_backends == ["torch", "onnx", "onnx-int8"]
+    assert CompareParams().serving_backends == ["torch", "onnx", "onnx-int8", "openvino", "openvino-bf16"]
+    assert load_params(repo_root / "params.yaml").compare.serving_backends == CompareParams().serving_backends
     assert load_params(repo_root / "params.yaml").compare.serving_tolerance == 0.5
     assert CompareParams(serving_backends=[]).serving_backends == []
     raw = yaml.safe_load((repo_root / "params.yaml").read_text())
-    for backends, message in ((["torch", "openvino"], "serving_backends.1"), (["onnx"], "lacks torch"),
+    for backends, message in ((["torch", "tensorrt"], "serving_backends.1"), (["onnx"], "lacks torch"),
                               (["torch", "onnx", "torch"], "lists a backend twice")):
         raw["compare"]["serving_backends"] = backends
         path = tmp_path / "params.yaml"

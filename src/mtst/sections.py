@@ -8,6 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from mtst.backends import BackendName
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -110,9 +112,9 @@ class EvaluateParams(Section):
     throughput_batch_size: int = Field(32, ge=1)
     throughput_repeats: int = Field(3, ge=1, description="timed passes; the median counts")
     seed: int = 13
-    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+    backend: BackendName = Field(
         "torch", description="what runs the model for the metrics, the timing and the logged pyfunc "
-                             "(mtst.export.backend: ONNX Runtime fp32, or int8 weights)")
+                             "(mtst.backends.BackendName: ONNX Runtime fp32 or int8, OpenVINO fp32 or bf16)")
 
 
 class TrackingParams(Section):
@@ -145,8 +147,8 @@ class CompareParams(Section):
     inference_batch_size: int = Field(32, ge=1)
     inference_repeats: int = Field(3, ge=1)
     seed: int = 13
-    serving_backends: list[Literal["torch", "onnx", "onnx-int8"]] = Field(
-        ["torch", "onnx", "onnx-int8"], description="backends the champion is scored, timed and sized with for the "
+    serving_backends: list[BackendName] = Field(
+        ["torch", "onnx", "onnx-int8", "openvino", "openvino-bf16"], description="backends the champion is scored, timed and sized with for the "
         "serving table (mtst.comparison.serving); torch, the quality reference, must be one; empty: no table")
     serving_tolerance: float = Field(0.5, ge=0, description="macro-F1 points a backend may lose against torch on "
                                      "each task and still serve the registered champion")

@@ -3,8 +3,8 @@ probabilities out (columns ``<task>_label`` and ``<task>_proba_<label>``).
 
 The saved model folder travels as a pyfunc artifact and the ``mtst`` package as code, so
 ``mlflow.pyfunc.load_model("models:/mtst-multitask@champion")`` works without the repository. The backend that
-serves it (``torch``, ``onnx``, ``onnx-int8``: ``mtst.export.backend``) is chosen when the model is logged: for
-an ONNX backend the artifact is the ONNX export folder and the model's ``model_config`` names the backend, so
+serves it (``torch``, ``onnx``, ``onnx-int8``, ``openvino``, ``openvino-bf16``: ``mtst.export.backend``) is chosen
+when the model is logged: for any other than torch the artifact is the ONNX export folder and the model's ``model_config`` names the backend, so
 the served model is exactly the graph that was measured.
 """
 
@@ -78,27 +78,29 @@ def pip_requirements(backend: str = "torch") -> list[str]:
     from importlib.metadata import version
 
     packages = ["mlflow", "torch", "transformers", "safetensors", "numpy", "pandas", "tqdm"]
-    if backend != "torch":
+    if backend.startswith("onnx"):
         packages += ["onnxruntime"]
+    elif backend.startswith("openvino"):
+        packages += ["openvino"]
     return [f"{name}=={version(name).split('+')[0]}" for name in packages]
 
 
 def log_pyfunc(model_dir: str | Path, model: Any, example_texts: Sequence[str], name: str = "model",
                backend: str = "torch") -> Any:
     """Log the model as a pyfunc on the active run, with signature and input example. ``backend`` picks what
-    serves it: the saved folder for ``torch``, its ONNX export (made here, cached) for ``onnx`` / ``onnx-int8``;
+    serves it: the saved folder for ``torch``, else the ONNX export that backend runs (made here, cached);
     the signature and example output come from that backend."""
     import mlflow
     from mlflow.models import infer_signature
 
     import mtst
-    from mtst.export.backend import BACKENDS, cached_export, load_backend
+    from mtst.export.backend import BACKENDS, export_for, load_backend
 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     artifact = Path(model_dir)
     if backend != "torch":
-        artifact = cached_export(artifact, int8=backend == "onnx-int8")
+        artifact = export_for(artifact, backend)
         model = load_backend(artifact, backend)
     example = pd.DataFrame({"text": list(example_texts)})
     signature = infer_signature(example, predict_frame(model, example["text"].tolist()))

@@ -38,8 +38,9 @@ def predict(input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSO
             model: Annotated[str | None, typer.Option("--model", "-m", help="saved model or training folder, MLflow model "
                                                       "folder, or models:/<name>@<alias>; default the champion")] = None,
             batch_size: int = 64,
-            backend: Annotated[str, typer.Option(help="torch | onnx | onnx-int8: what runs a local model folder "
-                                                 "(exported to ONNX on first use); an MLflow model keeps its own")] = "torch",
+            backend: Annotated[str, typer.Option(help="torch | onnx | onnx-int8 | openvino | openvino-bf16: what runs a "
+                                                 "local model folder (exported to ONNX on first use); an MLflow model "
+                                                 "keeps its own")] = "torch",
             params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """Predict both tasks for every sentence of a file."""
     from mtst.prediction import predict_file
@@ -54,9 +55,9 @@ def export(model: Annotated[Path, typer.Option("--model", "-m", help="saved mode
            out: Annotated[Path, typer.Option("--out", "-o", help="export folder (written atomically, replaced as a whole)")],
            format: Annotated[str, typer.Option("--format", help="export format: onnx")] = "onnx",
            int8: Annotated[bool, typer.Option("--int8", help="int8 weights and int8 matrix products in the encoder "
-                                              "(ONNX Runtime MatMulNBits)")] = False) -> None:
-    """The whole model (encoder, pooling, every head) as one ONNX graph for ONNX Runtime, checked against torch
-    before it is written; run it with a backend of `onnx` (or `onnx-int8` after --int8)."""
+                                              "(ONNX Runtime's dynamic quantisation)")] = False) -> None:
+    """The whole model (encoder, pooling, every head) as one ONNX graph, checked against torch before it is
+    written; run it with a backend of `onnx`, `openvino` or `openvino-bf16` (`onnx-int8` after --int8)."""
     from mtst.evaluation.speed import dir_size_mb
     from mtst.export.onnx_export import export_onnx
 

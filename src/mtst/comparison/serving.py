@@ -1,5 +1,5 @@
-"""The serving table: the champion run by each backend (torch, ONNX Runtime fp32, ONNX Runtime int8), its
-macro-F1 per task on the whole test split, its sentences/s per task and its size on disk; and the backend the
+"""The serving table: the champion run by each backend (torch, ONNX Runtime fp32 and int8, OpenVINO fp32 and
+bf16: ``compare.serving_backends``), its macro-F1 per task on the whole test split, its sentences/s per task and its size on disk; and the backend the
 registered champion is served by.
 
 Why one process, in turn: each evaluation timed its model alone, at another moment, so only numbers measured
@@ -33,7 +33,7 @@ from mtst.config import CompareParams
 from mtst.contracts.comparison import Serving, ServingRow
 
 REFERENCE = "torch"
-WARMUP = 8  # sentences each backend runs before the timed chunks (ONNX Runtime allocates on its first run)
+WARMUP = 8  # sentences each backend runs before the timed chunks (ONNX Runtime and OpenVINO allocate on their first run)
 EPSILON = 1e-9  # a loss of exactly the tolerance is within it, whatever the float rounding
 
 

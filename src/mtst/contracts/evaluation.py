@@ -139,7 +139,7 @@ class VariantInfo(Record):
     validation: Scores = Field(default_factory=dict)
     stages: list[StageSpan] = Field(default_factory=list)
     recipe: str | None = Field(None, description="the training summary's recipe: what shaped the weights but the seed")
-    backend: str | None = Field(None, description="what ran the model in the evaluation: torch, onnx or onnx-int8")
+    backend: str | None = Field(None, description="what ran the model in the evaluation: one of mtst.backends.BACKENDS")
 
 
 class MlflowInfo(Record):

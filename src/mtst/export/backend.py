@@ -1,11 +1,13 @@
 """``load_backend(path, backend)``: the model that answers ``mtst predict``, ``mtst evaluate`` and the pyfunc,
-run by torch or by ONNX Runtime (fp32, or int8 weights), behind one inference surface.
+run by torch, by ONNX Runtime (fp32, or int8 weights) or by OpenVINO (fp32 or bf16), behind one inference
+surface (the backends: ``mtst.export.layout.BackendName``).
 
 ``path`` is a saved model folder, a training folder holding ``model/``, or an ONNX export folder. A torch
 model asked for an ONNX backend is exported once and kept in a cache keyed by its files, the quantisation
 settings and the library versions (``.cache/onnx``, or ``$MTST_ONNX_CACHE``), so the switch costs one
-export per model, not one per command. An export folder answers only the backend it was made for: the
-name of the backend says what runs.
+export per model, not one per command. An export folder answers only the backends of its kind (the fp32
+export: ``onnx``, ``openvino``, ``openvino-bf16``; the int8 one: ``onnx-int8``): the name of the backend
+says what runs.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from typing import Any
 
 from mtst.config import ConfigError
 from mtst.evaluation.errors import ModelNotFoundError
+from mtst.backends import BACKENDS, EXPORT_OF, backends_of
 from mtst.export.layout import CONFIG_FILE, is_export, read_config
 from mtst.io import MARKER, sha256_file
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+__all__ = ["BACKENDS", "cache_root", "cached_export", "export_for", "load_backend"]
 
 
 def cache_root() -> Path:
@@ -52,21 +55,35 @@ def cached_export(model_dir: Path, int8: bool) -> Path:
     return folder
 
 
+def export_for(model_dir: Path, backend: str) -> Path:
+    """The cached export of ``model_dir`` that ``backend`` (not torch) runs."""
+    return cached_export(model_dir, int8=EXPORT_OF[backend] == "int8")
+
+
+def _run_export(folder: Path, backend: str, threads: int | None) -> Any:
+    if backend.startswith("openvino"):
+        from mtst.export.openvino_model import OpenVinoModel
+
+        return OpenVinoModel.load(folder, threads, bf16=backend == "openvino-bf16")
+    from mtst.export.onnx_model import OnnxModel
+
+    return OnnxModel.load(folder, threads)
+
+
 def load_backend(path: str | Path, backend: str = "torch", threads: int | None = None) -> Any:
-    """A ``MultiTaskSentenceTransformer`` (``torch``) or an ``OnnxModel`` (``onnx``, ``onnx-int8``; ONNX Runtime
-    on ``threads`` cores, default torch's thread count)."""
+    """A ``MultiTaskSentenceTransformer`` (``torch``), an ``OnnxModel`` (``onnx``, ``onnx-int8``) or an
+    ``OpenVinoModel`` (``openvino``, ``openvino-bf16``), the last two on ``threads`` cores (default torch's
+    thread count)."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     path = Path(path)
     if is_export(path):
-        made_for = "onnx-int8" if read_config(path).get("quantisation") else "onnx"
-        if backend != made_for:
-            raise ModelNotFoundError(f"{path} is an ONNX export for backend {made_for!r}, not {backend!r}: give the "
-                                     "saved model folder instead (it is exported on first use), or an export made "
-                                     f"{'with' if backend == 'onnx-int8' else 'without'} --int8")
-        from mtst.export.onnx_model import OnnxModel
-
-        return OnnxModel.load(path, threads)
+        made = "int8" if read_config(path).get("quantisation") else "fp32"
+        if backend not in backends_of(made):
+            raise ModelNotFoundError(f"{path} is an {made} ONNX export, for backend {' | '.join(backends_of(made))}, "
+                                     f"not {backend!r}: give the saved model folder instead (it is exported on first "
+                                     f"use), or an export made {'with' if backend == 'onnx-int8' else 'without'} --int8")
+        return _run_export(path, backend, threads)
     from mtst.export.onnx_export import resolve_model_dir
 
     source = resolve_model_dir(path)
@@ -74,6 +91,4 @@ def load_backend(path: str | Path, backend: str = "torch", threads: int | None =
         from mtst.model import MultiTaskSentenceTransformer
 
         return MultiTaskSentenceTransformer.load(source)
-    from mtst.export.onnx_model import OnnxModel
-
-    return OnnxModel.load(cached_export(source, int8=backend == "onnx-int8"), threads)
+    return _run_export(export_for(source, backend), backend, threads)

@@ -38,8 +38,6 @@ class OnnxModel:
 
     def __init__(self, model_file: str | Path, heads_file: str | Path, tokenizer: Any, config: dict[str, Any],
                  threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         if threads is None:
             import torch
 
@@ -52,22 +50,28 @@ class OnnxModel:
         self.backend = "onnx-int8" if self.quantisation else "onnx"
         self.tokenizer = tokenizer
         self.threads = threads
-        providers = ["CPUExecutionProvider"]
-        self.session = ort.InferenceSession(str(model_file), session_options(threads), providers=providers)
-        self.heads_session = ort.InferenceSession(str(heads_file), session_options(threads), providers=providers)
+        self.session = self._session(Path(model_file), heads=False)
+        self.heads_session = self._session(Path(heads_file), heads=True)
         self.model_file = Path(model_file)
         self._outputs = output_names(list(self.tasks))
         self._widths = {"embedding": self.embedding_dim,
                         **{name: len(labels) for name, labels in zip(self._outputs, self.tasks.values(), strict=True)}}
 
+    def _session(self, graph: Path, heads: bool) -> Any:
+        """What runs ``graph``: anything with ONNX Runtime's ``run(output names, inputs)``."""
+        import onnxruntime as ort
+
+        return ort.InferenceSession(str(graph), session_options(self.threads), providers=["CPUExecutionProvider"])
+
     @classmethod
-    def load(cls, folder: str | Path, threads: int | None = None) -> OnnxModel:
+    def load(cls, folder: str | Path, threads: int | None = None, **options: Any) -> Any:
+        """The export folder ``folder``; ``options`` go to the constructor (a subclass's runtime settings)."""
         from transformers import AutoTokenizer
 
         folder = Path(folder)
         config = read_config(folder)
         tokenizer = AutoTokenizer.from_pretrained(folder / TOKENIZER_DIR, local_files_only=True)
-        return cls(folder / MODEL_FILE, folder / HEADS_FILE, tokenizer, config, threads)
+        return cls(folder / MODEL_FILE, folder / HEADS_FILE, tokenizer, config, threads, **options)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Dynamic padding: to the longest sentence of the batch, truncated at ``max_length``."""

@@ -1,0 +1,71 @@
+"""``OpenVinoModel``: the fp32 ONNX export run by OpenVINO on CPU, computing in fp32 (backend ``openvino``) or
+in bf16 (``openvino-bf16``), with ``OnnxModel``'s inference surface and batching.
+
+Why OpenVINO: on an Intel CPU with AMX, torch's fp32 kernels outrun ONNX Runtime's (0.91-0.94x torch), and
+ONNX Runtime's int8 reaches only 1.8-1.9x torch while losing more than 1 macro-F1 point on the champion's Task
+B; OpenVINO reads the same graph (ONNX Runtime's fused ``Attention`` / ``SkipLayerNormalization`` included),
+runs it at 1.1x torch in fp32 and, in bf16 on AMX, at 3x with a tenth of int8's changed predictions. Figures:
+README, "ONNX export and int8".
+
+Precision: the encoder graph computes in ``bf16`` only where the CPU has bf16 instructions (AVX512-BF16 or AMX);
+elsewhere OpenVINO keeps fp32, and :attr:`OpenVinoModel.precision` says which ran. The heads graph stays fp32
+(as in the int8 export), so embeddings → probabilities are the fp32 heads' for every backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtst.export.onnx_model import OnnxModel
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def _core() -> Any:
+    import openvino as ov
+
+    return ov.Core()
+
+
+class _Compiled:
+    """A graph compiled for the CPU, with ONNX Runtime's ``run(output names, inputs)``: one infer request per
+    thread (a request is not safe to share), outputs copied out of OpenVINO's reused buffers."""
+
+    def __init__(self, graph: Path, threads: int, precision: str) -> None:
+        core = _core()
+        self.compiled = core.compile_model(core.read_model(str(graph)), "CPU", {
+            "INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY"})
+        self.precision: str = self.compiled.get_property("INFERENCE_PRECISION_HINT").to_string()  # bf16 or f32
+        self._requests = threading.local()
+
+    def run(self, outputs: list[str], inputs: dict[str, np.ndarray]) -> list[np.ndarray]:
+        request = getattr(self._requests, "request", None)
+        if request is None:
+            request = self._requests.request = self.compiled.create_infer_request()
+        results = request.infer(inputs)
+        return [np.array(results[self.compiled.output(name)], copy=True) for name in outputs]
+
+
+class OpenVinoModel(OnnxModel):
+    """The export folder's ``model.onnx`` and ``heads.onnx`` compiled by OpenVINO; ``bf16`` asks for bf16
+    compute in the encoder. Load an fp32 export folder with :meth:`load` (``OpenVinoModel.load(folder, bf16=True)``)."""
+
+    def __init__(self, model_file: str | Path, heads_file: str | Path, tokenizer: Any, config: dict[str, Any],
+                 threads: int | None = None, bf16: bool = False) -> None:
+        self.requested_precision = "bf16" if bf16 else "f32"
+        super().__init__(model_file, heads_file, tokenizer, config, threads)
+        self.backend = "openvino-bf16" if bf16 else "openvino"
+        self.precision: str = self.session.precision
+        if self.precision != self.requested_precision:
+            log.warning("OpenVINO runs %s in %s: this CPU has no %s instructions", model_file, self.precision,
+                        self.requested_precision)
+
+    def _session(self, graph: Path, heads: bool) -> _Compiled:
+        return _Compiled(graph, self.threads, "f32" if heads else self.requested_precision)
