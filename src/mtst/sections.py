@@ -148,8 +148,9 @@ class CompareParams(Section):
     inference_repeats: int = Field(3, ge=1)
     seed: int = 13
     serving_backends: list[BackendName] = Field(
-        ["torch", "onnx", "onnx-int8", "openvino", "openvino-bf16"], description="backends the champion is scored, timed and sized with for the "
-        "serving table (mtst.comparison.serving); torch, the quality reference, must be one; empty: no table")
+        ["torch", "onnx", "onnx-int8", "openvino", "openvino-bf16"],
+        description="backends the champion is scored, timed and sized with for the serving table "
+                    "(mtst.comparison.serving); torch, the quality reference, must be one; empty: no table")
     serving_tolerance: float = Field(0.5, ge=0, description="macro-F1 points a backend may lose against torch on "
                                      "each task and still serve the registered champion")
     serving_timed_sentences: int = Field(768, ge=8, description="test sentences per task every backend of the "

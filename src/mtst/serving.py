@@ -4,8 +4,8 @@ probabilities out (columns ``<task>_label`` and ``<task>_proba_<label>``).
 The saved model folder travels as a pyfunc artifact and the ``mtst`` package as code, so
 ``mlflow.pyfunc.load_model("models:/mtst-multitask@champion")`` works without the repository. The backend that
 serves it (``torch``, ``onnx``, ``onnx-int8``, ``openvino``, ``openvino-bf16``: ``mtst.export.backend``) is chosen
-when the model is logged: for any other than torch the artifact is the ONNX export folder and the model's ``model_config`` names the backend, so
-the served model is exactly the graph that was measured.
+when the model is logged: for any other than torch the artifact is the ONNX export folder and the model's
+``model_config`` names the backend, so the served model is exactly the graph that was measured.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The serving table: the champion run by each backend (torch, ONNX Runtime fp32 and int8, OpenVINO fp32 and
-bf16: ``compare.serving_backends``), its macro-F1 per task on the whole test split, its sentences/s per task and its size on disk; and the backend the
-registered champion is served by.
+bf16: ``compare.serving_backends``), its macro-F1 per task on the whole test split, its sentences/s per task and
+its size on disk; and the backend the registered champion is served by.
 
 Why one process, in turn: each evaluation timed its model alone, at another moment, so only numbers measured
 side by side compare. Each task's first ``compare.serving_timed_sentences`` test sentences are cut into chunks of
@@ -33,7 +33,7 @@ from mtst.config import CompareParams
 from mtst.contracts.comparison import Serving, ServingRow
 
 REFERENCE = "torch"
-WARMUP = 8  # sentences each backend runs before the timed chunks (ONNX Runtime and OpenVINO allocate on their first run)
+WARMUP = 8  # sentences each backend runs before the timed chunks (the ONNX runtimes allocate on their first run)
 EPSILON = 1e-9  # a loss of exactly the tolerance is within it, whatever the float rounding
 
 

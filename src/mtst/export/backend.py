@@ -1,6 +1,6 @@
 """``load_backend(path, backend)``: the model that answers ``mtst predict``, ``mtst evaluate`` and the pyfunc,
 run by torch, by ONNX Runtime (fp32, or int8 weights) or by OpenVINO (fp32 or bf16), behind one inference
-surface (the backends: ``mtst.export.layout.BackendName``).
+surface (the backends: ``mtst.backends.BackendName``).
 
 ``path`` is a saved model folder, a training folder holding ``model/``, or an ONNX export folder. A torch
 model asked for an ONNX backend is exported once and kept in a cache keyed by its files, the quantisation
@@ -19,9 +19,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from mtst.backends import BACKENDS, EXPORT_OF, backends_of
 from mtst.config import ConfigError
 from mtst.evaluation.errors import ModelNotFoundError
-from mtst.backends import BACKENDS, EXPORT_OF, backends_of
 from mtst.export.layout import CONFIG_FILE, is_export, read_config
 from mtst.io import MARKER, sha256_file
 
