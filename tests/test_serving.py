@@ -1,6 +1,7 @@
 """The serving table's rule on constructed numbers (the fastest backend within the tolerance of torch on every
-task, torch when none is), its rows, its MLflow metrics, and the params that drive it. The real table, over
-real smoke models with all three backends, is checked in tests/test_compare.py."""
+task, torch when none is), its rows, its MLflow metrics, the params that drive it, and what a pyfunc served by
+each backend installs. The real table, over real smoke models with all five backends, is checked in
+tests/test_compare.py."""
 
 from __future__ import annotations
 
@@ -79,3 +80,22 @@ def test_params_name_the_backends_and_keep_torch(repo_root, tmp_path):
         with pytest.raises(ConfigError, match=message) as error:
             load_params(path)
         assert str(path) in str(error.value)
+
+
+def test_a_served_pyfunc_requires_its_runtime_at_the_installed_version():
+    """An MLflow model served by a backend lists the runtime that backend imports, pinned to what ran here
+    (a pyfunc served by openvino-bf16 in an environment without OpenVINO would fail at load time)."""
+    from importlib.metadata import version
+
+    from mtst.backends import BACKENDS
+    from mtst.serving import pip_requirements
+
+    runtime = {"torch": None, "onnx": "onnxruntime", "onnx-int8": "onnxruntime", "openvino": "openvino",
+               "openvino-bf16": "openvino"}
+    assert set(runtime) == set(BACKENDS)
+    for backend, needed in runtime.items():
+        pins = dict(line.split("==") for line in pip_requirements(backend))
+        assert pins["torch"] == version("torch").split("+")[0] and pins["mlflow"] == version("mlflow")
+        assert {"onnxruntime", "openvino"} & set(pins) == ({needed} if needed else set()), backend
+        if needed:
+            assert pins[needed] == version(needed)
