@@ -17,6 +17,10 @@ EXPORT_OF: dict[str, str] = {"onnx": "fp32", "onnx-int8": "int8", "openvino": "f
 """The export each non-torch backend runs: OpenVINO reads the fp32 graph (fused ONNX Runtime operators
 included) and lowers its precision itself, so it needs no export of its own."""
 
+RUNTIME_OF: dict[str, str] = {"onnx": "onnxruntime", "onnx-int8": "onnxruntime", "openvino": "openvino",
+                              "openvino-bf16": "openvino"}
+"""The package each non-torch backend runs the export with (what a pyfunc served by it must install)."""
+
 
 def backends_of(export: str) -> list[str]:
     """The backends an export (``fp32`` or ``int8``) answers for."""

@@ -19,6 +19,8 @@ import pandas as pd
 
 from mlflow.pyfunc import PythonModel
 
+from mtst.backends import RUNTIME_OF
+
 MODEL_ARTIFACT = "mtst_model"
 LABEL_SUFFIX, PROBA_INFIX = "_label", "_proba_"
 
@@ -78,10 +80,8 @@ def pip_requirements(backend: str = "torch") -> list[str]:
     from importlib.metadata import version
 
     packages = ["mlflow", "torch", "transformers", "safetensors", "numpy", "pandas", "tqdm"]
-    if backend.startswith("onnx"):
-        packages += ["onnxruntime"]
-    elif backend.startswith("openvino"):
-        packages += ["openvino"]
+    if backend != "torch":
+        packages += [RUNTIME_OF[backend]]
     return [f"{name}=={version(name).split('+')[0]}" for name in packages]
 
 

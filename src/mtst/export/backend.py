@@ -19,7 +19,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from mtst.backends import BACKENDS, EXPORT_OF, backends_of
+from mtst.backends import BACKENDS, EXPORT_OF, RUNTIME_OF, backends_of
 from mtst.config import ConfigError
 from mtst.evaluation.errors import ModelNotFoundError
 from mtst.export.layout import CONFIG_FILE, is_export, read_config
@@ -61,7 +61,7 @@ def export_for(model_dir: Path, backend: str) -> Path:
 
 
 def _run_export(folder: Path, backend: str, threads: int | None) -> Any:
-    if backend.startswith("openvino"):
+    if RUNTIME_OF[backend] == "openvino":
         from mtst.export.openvino_model import OpenVinoModel
 
         return OpenVinoModel.load(folder, threads, bf16=backend == "openvino-bf16")

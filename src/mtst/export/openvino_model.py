@@ -5,7 +5,7 @@ Why OpenVINO: on an Intel CPU with AMX, torch's fp32 kernels outrun ONNX Runtime
 ONNX Runtime's int8 reaches only 1.8-1.9x torch while losing more than 1 macro-F1 point on the champion's Task
 B; OpenVINO reads the same graph (ONNX Runtime's fused ``Attention`` / ``SkipLayerNormalization`` included),
 runs it at 1.1x torch in fp32 and, in bf16 on AMX, at 3x with a tenth of int8's changed predictions. Figures:
-README, "ONNX export and int8".
+README, "ONNX export".
 
 Precision: the encoder graph computes in ``bf16`` only where the CPU has bf16 instructions (AVX512-BF16 or AMX);
 elsewhere OpenVINO keeps fp32, and :attr:`OpenVinoModel.precision` says which ran. The heads graph stays fp32
