@@ -1,5 +1,5 @@
-"""Inference benchmark (not a test): torch fp32 vs ONNX Runtime fp32 and int8 vs OpenVINO fp32 and bf16, measured
-in one run.
+"""Inference benchmark (not a test): torch fp32 vs ONNX Runtime fp32 and int8 vs OpenVINO fp32, bf16 and int8,
+measured in one run.
 
 On the same real test-split sentences of both tasks, with torch and ONNX Runtime given the same threads:
 sentences/s per task (batch 32, sorted by length, dynamic padding; median of interleaved rounds), the
@@ -9,7 +9,8 @@ its change, predictions that changed, size on disk, and the ratios to torch. ``o
 row, ``onnx_int8_nbits``, is ONNX Runtime's block quantiser (``MatMulNBits``) on the same graph: the
 alternative it was chosen over (closer to torch, but short of 2x). ``openvino_fp32`` and ``openvino_bf16`` are
 the backends ``openvino`` and ``openvino-bf16``: OpenVINO compiling the same fp32 export (bf16 compute where the
-CPU has bf16 instructions; the precision that ran is printed).
+CPU has bf16 instructions; the precision that ran is printed); ``openvino_int8`` is ``openvino-int8``: NNCF's
+static int8 of that export, calibrated on the validation split (``mtst.export.openvino_int8``).
 
     .venv/bin/python benchmarks/onnx_inference.py [--model DIR --splits DIR] [--threads 2] [--rounds 5]
         [--speed-sentences 256] [--work DIR] [--out reports/bench_onnx_inference.json]
@@ -42,6 +43,7 @@ from mtst.evaluation.speed import dir_size_mb
 from mtst.export.layout import CONFIG_FILE, MODEL_FILE
 from mtst.export.onnx_export import export_onnx, resolve_model_dir
 from mtst.export.onnx_model import OnnxModel
+from mtst.export.openvino_int8 import calibration_sentences, quantise_openvino
 from mtst.export.openvino_model import OpenVinoModel
 from mtst.io import write_json
 from mtst.model import MultiTaskSentenceTransformer
@@ -134,12 +136,16 @@ def main() -> None:
         export_s[name] = time.perf_counter() - start
     shutil.rmtree(exports / "onnx_int8_nbits", ignore_errors=True)
     nbits_int8(exports / "onnx_fp32", exports / "onnx_int8_nbits")
+    start = time.perf_counter()
+    quantise_openvino(exports / "onnx_fp32", exports / "openvino_int8", calibration_sentences(splits, TASKS))
+    export_s["openvino_int8"] = time.perf_counter() - start
 
     models: dict[str, Any] = {"torch_fp32": MultiTaskSentenceTransformer.load(model_dir)}
     for name in ("onnx_fp32", "onnx_int8", "onnx_int8_nbits"):
         models[name] = OnnxModel.load(exports / name, threads=args.threads)
     for name, bf16 in (("openvino_fp32", False), ("openvino_bf16", True)):
         models[name] = OpenVinoModel.load(exports / "onnx_fp32", threads=args.threads, bf16=bf16)
+    models["openvino_int8"] = OpenVinoModel.load(exports / "openvino_int8", threads=args.threads)
     sizes = {"torch_fp32": dir_size_mb(model_dir),
              **{name: dir_size_mb(Path(model.model_file).parent) for name, model in models.items() if name != "torch_fp32"}}
 
@@ -203,7 +209,7 @@ def _print_table(result: dict[str, Any], settings: dict[str, Any]) -> None:
         row = result[name]
         checks[f"{label} probabilities within 1e-4 of torch"] = max(row[t]["max_abs_diff"] for t in TASKS) <= 1e-4
         checks[f"{label} throughput >= 1.0x torch (both tasks)"] = min(row[t]["ratio_to_torch"] for t in TASKS) >= 1.0
-    for name, label in (("onnx_int8", "ONNX int8"), ("openvino_bf16", "OpenVINO bf16")):
+    for name, label in (("onnx_int8", "ONNX int8"), ("openvino_bf16", "OpenVINO bf16"), ("openvino_int8", "OpenVINO int8")):
         row = result[name]
         checks[f"{label} throughput >= 2.0x torch (both tasks)"] = min(row[t]["ratio_to_torch"] for t in TASKS) >= 2.0
         checks[f"{label} loses <= 0.5 macro-F1 points (each task)"] = min(row[t]["macro_f1_change"] for t in TASKS) >= -0.5

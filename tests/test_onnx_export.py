@@ -184,6 +184,71 @@ def test_int8_keeps_macro_f1_within_half_a_point_on_the_default_test_split(smoke
     assert load_backend(folder, "onnx-int8").backend == "onnx-int8"
 
 
+def test_openvino_int8_is_calibrated_on_validation_sentences_and_keeps_macro_f1_within_half_a_point(smoke, torch_model):
+    """`openvino-int8` quantises the cached fp32 export with NNCF, calibrated on the validation split (never the
+    test split it is scored on): really int8 (the IR holds FakeQuantize nodes and the probabilities move), within
+    0.5 macro-F1 points of torch on each task; the calibration is part of the cache key."""
+    from mtst.export import load_backend
+    from mtst.export.backend import cache_root, calibration_for
+    from mtst.export.openvino_int8 import CALIBRATION_SENTENCES
+
+    calibration = calibration_for(["openvino-int8"], smoke["splits"], TASKS)
+    validation = {t: load_split(smoke["splits"], t, "validation")["text"].tolist() for t in TASKS}
+    share = CALIBRATION_SENTENCES // len(TASKS)  # each task's first sentences, as many as its split has
+    assert calibration == validation["task_a"][:share] + validation["task_b"][:share]
+    assert calibration_for(["torch", "onnx-int8", "openvino-bf16"], smoke["splits"], TASKS) is None
+    with pytest.raises(ConfigError, match="openvino-int8 .* give calibration sentences"):
+        load_backend(smoke["train"], "openvino-int8")
+
+    model = load_backend(smoke["train"], "openvino-int8", calibration=calibration)
+    folder = model.model_file.parent
+    assert (model.backend, model.model_file.name) == ("openvino-int8", "model.xml")
+    assert folder.parent == cache_root() and folder.name.endswith("-nncf-int8")
+    assert model.quantisation["method"] == "nncf.quantize" and model.quantisation["calibration_sentences"] == len(calibration)
+    assert b'type="FakeQuantize"' in model.model_file.read_bytes()  # really quantised: fp32 would pass trivially
+    for task, (change, difference) in _against_torch(smoke, torch_model, model).items():
+        assert 0 < difference < 0.05, f"{task}: probabilities differ by {difference:.1e}"
+        assert change >= -0.5, f"{task}: openvino-int8 loses {-change:.2f} macro-F1 points"
+    assert load_backend(smoke["train"] / "model", "openvino-int8", calibration=calibration).model_file == model.model_file
+    assert load_backend(folder, "openvino-int8").backend == "openvino-int8"  # the export folder needs no calibration
+    with pytest.raises(ModelNotFoundError, match="nncf-int8 export, for backend openvino-int8, not 'onnx'"):
+        load_backend(folder, "onnx")
+    other = load_backend(smoke["train"], "openvino-int8", calibration=calibration[:40])
+    assert other.model_file.parent != folder and other.quantisation["calibration_sentences"] == 40
+
+
+def test_export_format_openvino_writes_the_calibrated_int8_graph(smoke, tmp_path):
+    """`mtst export --format openvino --int8 --calibration FILE`: an export folder `openvino-int8` runs; the
+    options that make no sense together fail with exit 2 and write nothing."""
+    from mtst.cli import app
+    from mtst.export import load_backend
+
+    sentences = tmp_path / "calibration.txt"
+    sentences.write_text("\n".join(load_split(smoke["splits"], "task_b", "validation")["text"].tolist()[:64]))
+    out = tmp_path / "ov-int8"
+    result = runner.invoke(app, ["export", "--format", "openvino", "--int8", "--calibration", str(sentences),
+                                 "--model", str(smoke["train"]), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["backend"] == "openvino-int8" and summary["quantisation"]["calibration_sentences"] == 64
+    assert 0 < summary["parity"]["int8_max_abs_diff"]["probabilities"] < 0.05
+    model = load_backend(out, "openvino-int8")
+    texts = smoke["test"]["task_a"]["text"].tolist()[:8]
+    assert {t: p.shape for t, p in model.predict_proba(texts).items()} == {"task_a": (8, 5), "task_b": (8, 3)}
+    assert model.size()["parameters"] == load_backend(smoke["train"], "onnx").size()["parameters"]
+    for args, hint in ((["--format", "openvino"], "openvino is the int8 format (give --int8 and --calibration"),
+                       (["--format", "openvino", "--int8"], "openvino is the int8 format (give --int8 and --calibration"),
+                       (["--format", "onnx", "--calibration", str(sentences)], "--calibration is for --format openvino")):
+        result = runner.invoke(app, ["export", *args, "--model", str(smoke["train"]), "--out", str(tmp_path / "no")])
+        assert result.exit_code == 2 and hint in " ".join(result.output.replace("│", " ").split()), result.output
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n")
+    result = runner.invoke(app, ["export", "--format", "openvino", "--int8", "--calibration", str(empty),
+                                 "--model", str(smoke["train"]), "--out", str(tmp_path / "no")])
+    assert result.exit_code != 0 and "empty.txt" in result.output
+    assert not (tmp_path / "no").exists()
+
+
 def test_bad_backend_or_folder_fails_clearly_and_writes_nothing(smoke, fp32_export, tmp_path):
     from mtst.cli import app
     from mtst.export import load_backend
@@ -195,11 +260,11 @@ def test_bad_backend_or_folder_fails_clearly_and_writes_nothing(smoke, fp32_expo
     with pytest.raises(ModelNotFoundError, match="no such folder"):
         load_backend(tmp_path / "absent", "torch")
     for backend in ("onnx-int8", "torch"):  # an fp32 export answers for ONNX Runtime fp32 and OpenVINO only
-        with pytest.raises(ModelNotFoundError, match=f"fp32 ONNX export, for backend onnx \\| openvino \\| "
+        with pytest.raises(ModelNotFoundError, match=f"fp32 export, for backend onnx \\| openvino \\| "
                                                      f"openvino-bf16, not '{backend}'"):
             load_backend(fp32_export[0], backend)
     int8_export = load_backend(smoke["train"], "onnx-int8").model_file.parent
-    with pytest.raises(ModelNotFoundError, match="int8 ONNX export, for backend onnx-int8, not 'openvino'"):
+    with pytest.raises(ModelNotFoundError, match="int8 export, for backend onnx-int8, not 'openvino'"):
         load_backend(int8_export, "openvino")  # OpenVINO cannot run ONNX Runtime's quantised operators
 
     result = runner.invoke(app, ["export", "--model", str(tmp_path / "absent"), "--out", str(tmp_path / "out")])
@@ -218,12 +283,13 @@ def test_bad_backend_or_folder_fails_clearly_and_writes_nothing(smoke, fp32_expo
 
 def test_predict_and_the_pyfunc_run_on_the_onnx_backends(smoke, torch_model, tmp_path):
     """`mtst predict --backend onnx` and `--backend openvino` answer like torch (probabilities within 1e-4); a
-    pyfunc logged with backend onnx-int8 ships the int8 export, names its backend, and serves the int8 graph's
-    answers."""
+    pyfunc logged with backend onnx-int8 (or openvino-int8, from the calibrated model) ships that export, names
+    its backend, and serves that graph's answers."""
     import mlflow
 
     from mtst.cli import app
     from mtst.export import load_backend
+    from mtst.export.backend import calibration_for
     from mtst.serving import log_pyfunc, predict_frame
 
     texts = smoke["test"]["task_b"]["text"].tolist()[:12]
@@ -249,21 +315,27 @@ def test_predict_and_the_pyfunc_run_on_the_onnx_backends(smoke, torch_model, tmp
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     try:
         experiment = mlflow.create_experiment("onnx", artifact_location=(tmp_path / "artifacts").as_uri())
+        calibrated = load_backend(smoke["train"], "openvino-int8",
+                                  calibration=calibration_for(["openvino-int8"], smoke["splits"], TASKS))
         with mlflow.start_run(experiment_id=experiment):
             info = log_pyfunc(smoke["train"] / "model", torch_model, texts[:2], backend="onnx-int8")
+            ov_info = log_pyfunc(smoke["train"] / "model", calibrated, texts[:2], name="model-ov", backend="openvino-int8")
         served = mlflow.pyfunc.load_model(info.model_uri)
+        ov_served = mlflow.pyfunc.load_model(ov_info.model_uri)
     finally:
         mlflow.set_tracking_uri(previous)
-    assert served.model_config == {"backend": "onnx-int8"}
-    frame = served.predict(__import__("pandas").DataFrame({"text": texts}))
-    expected = predict_frame(load_backend(smoke["train"], "onnx-int8"), texts)
-    assert list(frame.columns) == list(expected.columns)
-    assert np.abs(frame.filter(like="_proba_").to_numpy() - expected.filter(like="_proba_").to_numpy()).max() <= 1e-6
+    assert served.model_config == {"backend": "onnx-int8"} and ov_served.model_config == {"backend": "openvino-int8"}
+    for model, pyfunc in ((load_backend(smoke["train"], "onnx-int8"), served), (calibrated, ov_served)):
+        frame = pyfunc.predict(__import__("pandas").DataFrame({"text": texts}))
+        expected = predict_frame(model, texts)  # the logged artifact is the very graph measured here
+        assert list(frame.columns) == list(expected.columns)
+        assert np.abs(frame.filter(like="_proba_").to_numpy() - expected.filter(like="_proba_").to_numpy()).max() <= 1e-6
 
 
-def test_evaluate_runs_on_the_int8_backend_within_the_tolerance(smoke, tmp_path):
-    """`evaluate.backend: onnx-int8` scores, times and sizes the int8 graph: macro-F1 within 0.5 points of the
-    torch evaluation of the same model on each task, the export's size on disk, no torch-only memory figure."""
+def test_evaluate_runs_on_the_int8_backends_within_the_tolerance(smoke, tmp_path):
+    """`evaluate.backend: onnx-int8` (and `openvino-int8`, calibrated on the splits' validation sentences) scores,
+    times and sizes the int8 graph: macro-F1 within 0.5 points of the torch evaluation of the same model on each
+    task, the export's size on disk, no torch-only memory figure."""
     from mtst.config import EvaluateParams
     from mtst.contracts.evaluation import EvaluationReport
     from mtst.steps import evaluate
@@ -271,10 +343,13 @@ def test_evaluate_runs_on_the_int8_backend_within_the_tolerance(smoke, tmp_path)
     common = {"throughput_sentences": 16, "throughput_repeats": 1}
     results = {backend: evaluate.run(EvaluateParams(backend=backend, **common), smoke["train"], smoke["splits"],
                                      tmp_path / backend)
-               for backend in ("torch", "onnx-int8")}
+               for backend in ("torch", "onnx-int8", "openvino-int8")}
     for task in TASKS:
-        torch_f1, int8_f1 = (100 * results[b][f"{task}.macro_f1"] for b in ("torch", "onnx-int8"))
-        assert torch_f1 - int8_f1 <= 0.5, f"{task}: {torch_f1:.2f} with torch, {int8_f1:.2f} with onnx-int8"
-    report = EvaluationReport.read(tmp_path / "onnx-int8" / "report.json")
-    assert report.model.memory_mb is None and report.model.size_mb < results["torch"]["model.size_mb"]
-    assert "model.memory_mb" in results["torch"] and "model.memory_mb" not in results["onnx-int8"]
+        for backend in ("onnx-int8", "openvino-int8"):
+            torch_f1, int8_f1 = (100 * results[b][f"{task}.macro_f1"] for b in ("torch", backend))
+            assert torch_f1 - int8_f1 <= 0.5, f"{task}: {torch_f1:.2f} with torch, {int8_f1:.2f} with {backend}"
+    for backend in ("onnx-int8", "openvino-int8"):
+        report = EvaluationReport.read(tmp_path / backend / "report.json")
+        assert report.model.memory_mb is None and report.model.size_mb < results["torch"]["model.size_mb"]
+        assert "model.memory_mb" not in results[backend]
+    assert "model.memory_mb" in results["torch"]

@@ -67,7 +67,8 @@ def test_rows_and_metrics_carry_the_numbers():
 
 
 def test_params_name_the_backends_and_keep_torch(repo_root, tmp_path):
-    assert CompareParams().serving_backends == ["torch", "onnx", "onnx-int8", "openvino", "openvino-bf16"]
+    assert CompareParams().serving_backends == ["torch", "onnx", "onnx-int8", "openvino", "openvino-bf16",
+                                                "openvino-int8"]
     assert load_params(repo_root / "params.yaml").compare.serving_backends == CompareParams().serving_backends
     assert load_params(repo_root / "params.yaml").compare.serving_tolerance == 0.5
     assert CompareParams(serving_backends=[]).serving_backends == []
@@ -91,7 +92,7 @@ def test_a_served_pyfunc_requires_its_runtime_at_the_installed_version():
     from mtst.serving import pip_requirements
 
     runtime = {"torch": None, "onnx": "onnxruntime", "onnx-int8": "onnxruntime", "openvino": "openvino",
-               "openvino-bf16": "openvino"}
+               "openvino-bf16": "openvino", "openvino-int8": "openvino"}
     assert set(runtime) == set(BACKENDS)
     for backend, needed in runtime.items():
         pins = dict(line.split("==") for line in pip_requirements(backend))

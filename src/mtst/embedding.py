@@ -30,7 +30,7 @@ def read_sentences(path: str | Path) -> list[str]:
     else:
         sentences = [t for t in read_table(path, required=("text",), optional=())["text"] if t.strip()]
     if not sentences:
-        raise DataFileError(path, "non_empty", "no sentences to embed")
+        raise DataFileError(path, "non_empty", "the file holds no sentences")
     return sentences
 
 

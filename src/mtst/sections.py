@@ -114,7 +114,8 @@ class EvaluateParams(Section):
     seed: int = 13
     backend: BackendName = Field(
         "torch", description="what runs the model for the metrics, the timing and the logged pyfunc "
-                             "(mtst.backends.BackendName: ONNX Runtime fp32 or int8, OpenVINO fp32 or bf16)")
+                             "(mtst.backends.BackendName: ONNX Runtime fp32 or int8, OpenVINO fp32, bf16 or int8; "
+                             "openvino-int8 is calibrated on the validation split)")
 
 
 class TrackingParams(Section):
@@ -148,7 +149,7 @@ class CompareParams(Section):
     inference_repeats: int = Field(3, ge=1)
     seed: int = 13
     serving_backends: list[BackendName] = Field(
-        ["torch", "onnx", "onnx-int8", "openvino", "openvino-bf16"],
+        ["torch", "onnx", "onnx-int8", "openvino", "openvino-bf16", "openvino-int8"],
         description="backends the champion is scored, timed and sized with for the serving table "
                     "(mtst.comparison.serving); torch, the quality reference, must be one; empty: no table")
     serving_tolerance: float = Field(0.5, ge=0, description="macro-F1 points a backend may lose against torch on "

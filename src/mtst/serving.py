@@ -3,7 +3,7 @@ probabilities out (columns ``<task>_label`` and ``<task>_proba_<label>``).
 
 The saved model folder travels as a pyfunc artifact and the ``mtst`` package as code, so
 ``mlflow.pyfunc.load_model("models:/mtst-multitask@champion")`` works without the repository. The backend that
-serves it (``torch``, ``onnx``, ``onnx-int8``, ``openvino``, ``openvino-bf16``: ``mtst.export.backend``) is chosen
+serves it (``torch``, ``onnx``, ``onnx-int8``, ``openvino``, ``openvino-bf16``, ``openvino-int8``: ``mtst.export.backend``) is chosen
 when the model is logged: for any other than torch the artifact is the ONNX export folder and the model's
 ``model_config`` names the backend, so the served model is exactly the graph that was measured.
 """
@@ -88,8 +88,9 @@ def pip_requirements(backend: str = "torch") -> list[str]:
 def log_pyfunc(model_dir: str | Path, model: Any, example_texts: Sequence[str], name: str = "model",
                backend: str = "torch") -> Any:
     """Log the model as a pyfunc on the active run, with signature and input example. ``backend`` picks what
-    serves it: the saved folder for ``torch``, else the ONNX export that backend runs (made here, cached);
-    the signature and example output come from that backend."""
+    serves it: the saved folder for ``torch``, else the export that backend runs: ``model``'s own when it is
+    that backend's (the very graph that was measured), else made here (cached); the signature and example
+    output come from that backend."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -99,7 +100,9 @@ def log_pyfunc(model_dir: str | Path, model: Any, example_texts: Sequence[str], 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     artifact = Path(model_dir)
-    if backend != "torch":
+    if backend != "torch" and getattr(model, "backend", "torch") == backend:
+        artifact = Path(model.model_file).parent
+    elif backend != "torch":
         artifact = export_for(artifact, backend)
         model = load_backend(artifact, backend)
     example = pd.DataFrame({"text": list(example_texts)})

@@ -38,9 +38,10 @@ def predict(input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSO
             model: Annotated[str | None, typer.Option("--model", "-m", help="saved model or training folder, MLflow model "
                                                       "folder, or models:/<name>@<alias>; default the champion")] = None,
             batch_size: int = 64,
-            backend: Annotated[str, typer.Option(help="torch | onnx | onnx-int8 | openvino | openvino-bf16: what runs a "
-                                                 "local model folder (exported to ONNX on first use); an MLflow model "
-                                                 "keeps its own")] = "torch",
+            backend: Annotated[str, typer.Option(help="torch | onnx | onnx-int8 | openvino | openvino-bf16 | "
+                                                 "openvino-int8: what runs a local model folder (exported on first "
+                                                 "use; openvino-int8 wants an export folder from `mtst export --format "
+                                                 "openvino`); an MLflow model keeps its own")] = "torch",
             params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """Predict both tasks for every sentence of a file."""
     from mtst.prediction import predict_file
@@ -53,17 +54,42 @@ def predict(input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSO
 @user_errors
 def export(model: Annotated[Path, typer.Option("--model", "-m", help="saved model folder or training folder")],
            out: Annotated[Path, typer.Option("--out", "-o", help="export folder (written atomically, replaced as a whole)")],
-           format: Annotated[str, typer.Option("--format", help="export format: onnx")] = "onnx",
+           format: Annotated[str, typer.Option("--format", help="onnx, or openvino (with --int8: NNCF's int8 graph, "
+                                               "an OpenVINO IR)")] = "onnx",
            int8: Annotated[bool, typer.Option("--int8", help="int8 weights and int8 matrix products in the encoder "
-                                              "(ONNX Runtime's dynamic quantisation)")] = False) -> None:
-    """The whole model (encoder, pooling, every head) as one ONNX graph, checked against torch before it is
-    written; run it with a backend of `onnx`, `openvino` or `openvino-bf16` (`onnx-int8` after --int8)."""
+                                              "(onnx: ONNX Runtime's dynamic quantisation; openvino: NNCF's static "
+                                              "quantisation, calibrated)")] = False,
+           calibration: Annotated[Path | None, typer.Option(help="with --format openvino: sentences the int8 graph "
+                                                            "measures its activation ranges on (text file, one a line, "
+                                                            "or CSV / JSONL / Parquet with 'text'): a few hundred of "
+                                                            "your validation sentences, the first 320 used")] = None) -> None:
+    """The whole model (encoder, pooling, every head) as one graph, checked against torch before it is written.
+    `--format onnx`: run it with a backend of `onnx`, `openvino` or `openvino-bf16` (`onnx-int8` after --int8);
+    `--format openvino --int8 --calibration FILE`: with `openvino-int8`."""
     from mtst.evaluation.speed import dir_size_mb
-    from mtst.export.onnx_export import export_onnx
 
-    if format != "onnx":
-        raise typer.BadParameter(f"{format!r} is not a supported format; use onnx", param_hint="--format")
-    config = export_onnx(model, out, int8=int8)
-    echo_json({"out": str(out), "format": format, "backend": "onnx-int8" if int8 else "onnx",
+    if format not in ("onnx", "openvino"):
+        raise typer.BadParameter(f"{format!r} is not a supported format; use onnx or openvino", param_hint="--format")
+    if format == "openvino":
+        if not int8 or calibration is None:
+            raise typer.BadParameter("openvino is the int8 format (give --int8 and --calibration FILE); the fp32 "
+                                     "and bf16 OpenVINO backends run the onnx export", param_hint="--format")
+        from mtst.embedding import read_sentences
+        from mtst.export.backend import cached_export
+        from mtst.export.onnx_export import resolve_model_dir
+        from mtst.export.openvino_int8 import CALIBRATION_SENTENCES, quantise_openvino
+
+        texts = read_sentences(calibration)[:CALIBRATION_SENTENCES]
+        config = quantise_openvino(cached_export(resolve_model_dir(model), "fp32"), out, texts)
+        backend = "openvino-int8"
+    else:
+        if calibration is not None:
+            raise typer.BadParameter("--calibration is for --format openvino --int8 (ONNX Runtime's int8 is "
+                                     "dynamic: it needs none)", param_hint="--calibration")
+        from mtst.export.onnx_export import export_onnx
+
+        config = export_onnx(model, out, int8=int8)
+        backend = "onnx-int8" if int8 else "onnx"
+    echo_json({"out": str(out), "format": format, "backend": backend,
                "size_mb": round(dir_size_mb(out), 1), "quantisation": config["quantisation"],
                "fused_operators": config["fused_operators"], "parity": config["parity"]})

@@ -1,5 +1,5 @@
-"""The serving table: the champion run by each backend (torch, ONNX Runtime fp32 and int8, OpenVINO fp32 and
-bf16: ``compare.serving_backends``), its macro-F1 per task on the whole test split, its sentences/s per task and
+"""The serving table: the champion run by each backend (torch, ONNX Runtime fp32 and int8, OpenVINO fp32, bf16
+and int8: ``compare.serving_backends``), its macro-F1 per task on the whole test split, its sentences/s per task and
 its size on disk; and the backend the registered champion is served by.
 
 Why one process, in turn: each evaluation timed its model alone, at another moment, so only numbers measured
@@ -94,15 +94,17 @@ def rows(measured: dict[str, Measured], tolerance: float, chosen: str) -> list[S
 
 
 def measure(model_dir: Path, backends: Sequence[str], tests: dict[str, tuple[list[str], np.ndarray, int]],
-            batch_size: int, chunk: int, timed: int, known_f1: dict[str, dict[str, float]] | None = None) -> dict[str, Measured]:
+            batch_size: int, chunk: int, timed: int, known_f1: dict[str, dict[str, float]] | None = None,
+            calibration: Sequence[str] | None = None) -> dict[str, Measured]:
     """Each backend over every task's test sentences ``tests[task] = (texts, label indices, classes)``, timed side
     by side on each task's first ``timed`` sentences; ``known_f1[backend]``: its macro-F1 per task on these very
-    sentences, already measured (the evaluation's), so that backend is only timed (see the module docstring)."""
+    sentences, already measured (the evaluation's), so that backend is only timed (see the module docstring);
+    ``calibration``: the sentences ``openvino-int8`` is calibrated on (never these test sentences)."""
     from mtst.evaluation.speed import dir_size_mb
     from mtst.export.backend import load_backend
 
     known_f1 = known_f1 or {}
-    models = {name: load_backend(model_dir, name) for name in backends}  # ONNX: exported once, then cached
+    models = {name: load_backend(model_dir, name, calibration=calibration) for name in backends}  # exported once
     first = next(iter(tests.values()))[0]
     for model in models.values():
         model.predict_proba(first[:WARMUP], batch_size=batch_size)
@@ -187,11 +189,14 @@ def serving_table(champion: Result, params: CompareParams) -> Serving | None:
     if missing:
         return Serving(**base, split=champion.info.split if champion.info else "test", test_rows={}, rows=[],
                        chosen=None, reason=missing)
+    from mtst.export.backend import calibration_for
+
     tests, split = split_sentences(champion)
     assert champion.info is not None
     measured = measure(Path(champion.info.model_dir), params.serving_backends, tests, params.inference_batch_size,
                        params.inference_sentences, params.serving_timed_sentences,
-                       evaluated_f1(champion, params.serving_backends, tests))
+                       evaluated_f1(champion, params.serving_backends, tests),
+                       calibration_for(params.serving_backends, champion.info.splits_dir, champion.tasks))
     chosen, reason = choose(measured, params.serving_tolerance)
     return Serving(**base, split=split, test_rows={t: len(v[0]) for t, v in tests.items()},
                    rows=rows(measured, params.serving_tolerance, chosen), chosen=chosen, reason=reason)

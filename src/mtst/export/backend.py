@@ -1,13 +1,13 @@
 """``load_backend(path, backend)``: the model that answers ``mtst predict``, ``mtst evaluate`` and the pyfunc,
-run by torch, by ONNX Runtime (fp32, or int8 weights) or by OpenVINO (fp32 or bf16), behind one inference
-surface (the backends: ``mtst.backends.BackendName``).
+run by torch, by ONNX Runtime (fp32, or int8 weights) or by OpenVINO (fp32, bf16, or NNCF's int8 graph), behind
+one inference surface (the backends: ``mtst.backends.BackendName``).
 
-``path`` is a saved model folder, a training folder holding ``model/``, or an ONNX export folder. A torch
-model asked for an ONNX backend is exported once and kept in a cache keyed by its files, the quantisation
-settings and the library versions (``.cache/onnx``, or ``$MTST_ONNX_CACHE``), so the switch costs one
-export per model, not one per command. An export folder answers only the backends of its kind (the fp32
-export: ``onnx``, ``openvino``, ``openvino-bf16``; the int8 one: ``onnx-int8``): the name of the backend
-says what runs.
+``path`` is a saved model folder, a training folder holding ``model/``, or an export folder. A torch model
+asked for another backend is exported once and kept in a cache keyed by its files, the quantisation settings
+(for ``openvino-int8``, the calibration sentences too) and the library versions (``.cache/onnx``, or
+``$MTST_ONNX_CACHE``), so the switch costs one export per model, not one per command. An export folder
+answers only the backends of its kind (the fp32 export: ``onnx``, ``openvino``, ``openvino-bf16``; the int8
+one: ``onnx-int8``; NNCF's: ``openvino-int8``): the name of the backend says what runs.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -22,42 +23,74 @@ from typing import Any
 from mtst.backends import BACKENDS, EXPORT_OF, RUNTIME_OF, backends_of
 from mtst.config import ConfigError
 from mtst.evaluation.errors import ModelNotFoundError
-from mtst.export.layout import CONFIG_FILE, is_export, read_config
+from mtst.export.layout import CONFIG_FILE, export_kind, is_export, read_config
 from mtst.io import MARKER, sha256_file
 
-__all__ = ["BACKENDS", "cache_root", "cached_export", "export_for", "load_backend"]
+__all__ = ["BACKENDS", "cache_root", "cached_export", "calibration_for", "export_for", "load_backend"]
+
+EXPORT_COMMAND = {"onnx": "--format onnx", "openvino": "--format onnx", "openvino-bf16": "--format onnx",
+                  "onnx-int8": "--format onnx --int8", "openvino-int8": "--format openvino --int8 --calibration FILE"}
+"""The ``mtst export`` options that make the export a backend runs (for error messages)."""
 
 
 def cache_root() -> Path:
     return Path(os.environ.get("MTST_ONNX_CACHE", ".cache/onnx"))
 
 
-def export_key(model_dir: Path, int8: bool) -> str:
-    """Digest of everything an export depends on: the model folder's files, the export settings, the versions."""
+def export_key(model_dir: Path, kind: str, calibration: Sequence[str] | None = None) -> str:
+    """Digest of everything an export depends on: the model folder's files, the export settings (for an
+    ``nncf-int8`` export, its calibration sentences), the versions."""
     from mtst.export.onnx_export import OPSET, QUANTISATION
 
     digest = hashlib.sha256()
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file() and p.name != MARKER):
         digest.update(f"{path.relative_to(model_dir).as_posix()}\0{sha256_file(path)}\n".encode())
-    settings = {"opset": OPSET, "quantisation": QUANTISATION if int8 else None,
-                "versions": [version(name) for name in ("torch", "transformers", "onnx", "onnxruntime")]}
+    settings: dict[str, Any] = {"opset": OPSET, "quantisation": QUANTISATION if kind == "int8" else None,
+                                "versions": [version(name) for name in ("torch", "transformers", "onnx", "onnxruntime")]}
+    if kind == "nncf-int8":
+        from mtst.export.openvino_int8 import NNCF_QUANTISATION, calibration_digest
+
+        settings.update(quantisation=NNCF_QUANTISATION, calibration=calibration_digest(calibration or []),
+                        openvino=[version(name) for name in ("openvino", "nncf")])
     digest.update(json.dumps(settings, sort_keys=True).encode())
-    return f"{digest.hexdigest()[:16]}-{'int8' if int8 else 'fp32'}"
+    return f"{digest.hexdigest()[:16]}-{kind}"
 
 
-def cached_export(model_dir: Path, int8: bool) -> Path:
-    """The export of ``model_dir`` from the cache, made (atomically) on first use."""
-    from mtst.export.onnx_export import export_onnx
+def cached_export(model_dir: Path, kind: str = "fp32", calibration: Sequence[str] | None = None) -> Path:
+    """The export of ``model_dir`` from the cache, made (atomically) on first use; an ``nncf-int8`` export
+    quantises the cached fp32 one with ``calibration``."""
+    folder = cache_root() / export_key(model_dir, kind, calibration)
+    if (folder / CONFIG_FILE).is_file():
+        return folder
+    if kind == "nncf-int8":
+        from mtst.export.openvino_int8 import quantise_openvino
 
-    folder = cache_root() / export_key(model_dir, int8)
-    if not (folder / CONFIG_FILE).is_file():
-        export_onnx(model_dir, folder, int8=int8)
+        if not calibration:
+            raise ConfigError(f"backend openvino-int8 for {model_dir}: give calibration sentences (the evaluation "
+                              "and compare steps take the validation split's), or an export made with `mtst export "
+                              "--format openvino --int8 --calibration FILE`")
+        quantise_openvino(cached_export(model_dir, "fp32"), folder, calibration)
+    else:
+        from mtst.export.onnx_export import export_onnx
+
+        export_onnx(model_dir, folder, int8=kind == "int8")
     return folder
 
 
-def export_for(model_dir: Path, backend: str) -> Path:
-    """The cached export of ``model_dir`` that ``backend`` (not torch) runs."""
-    return cached_export(model_dir, int8=EXPORT_OF[backend] == "int8")
+def export_for(model_dir: Path, backend: str, calibration: Sequence[str] | None = None) -> Path:
+    """The cached export of ``model_dir`` that ``backend`` (not torch) runs; ``calibration``: the sentences an
+    ``openvino-int8`` export is calibrated on (ignored by the other backends)."""
+    return cached_export(model_dir, EXPORT_OF[backend], calibration)
+
+
+def calibration_for(backends: Sequence[str], splits_dir: str | Path, tasks: Sequence[str]) -> list[str] | None:
+    """The calibration sentences of a splits folder (its validation split) when one of ``backends`` runs a
+    calibrated export (``openvino-int8``); else None, and nothing is read."""
+    if not any(EXPORT_OF.get(name) == "nncf-int8" for name in backends):
+        return None
+    from mtst.export.openvino_int8 import calibration_sentences
+
+    return calibration_sentences(splits_dir, tasks)
 
 
 def _run_export(folder: Path, backend: str, threads: int | None) -> Any:
@@ -70,19 +103,22 @@ def _run_export(folder: Path, backend: str, threads: int | None) -> Any:
     return OnnxModel.load(folder, threads)
 
 
-def load_backend(path: str | Path, backend: str = "torch", threads: int | None = None) -> Any:
+def load_backend(path: str | Path, backend: str = "torch", threads: int | None = None,
+                 calibration: Sequence[str] | None = None) -> Any:
     """A ``MultiTaskSentenceTransformer`` (``torch``), an ``OnnxModel`` (``onnx``, ``onnx-int8``) or an
-    ``OpenVinoModel`` (``openvino``, ``openvino-bf16``), the last two on ``threads`` cores (default torch's
-    thread count)."""
+    ``OpenVinoModel`` (``openvino``, ``openvino-bf16``, ``openvino-int8``), the last two on ``threads`` cores
+    (default torch's thread count). ``calibration``: the sentences a model folder's ``openvino-int8`` export
+    is calibrated on (see :func:`cached_export`)."""
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     path = Path(path)
     if is_export(path):
-        made = "int8" if read_config(path).get("quantisation") else "fp32"
+        made = export_kind(read_config(path))
         if backend not in backends_of(made):
-            raise ModelNotFoundError(f"{path} is an {made} ONNX export, for backend {' | '.join(backends_of(made))}, "
+            other = f", or an export made by `mtst export {EXPORT_COMMAND[backend]}`" if backend in EXPORT_COMMAND else ""
+            raise ModelNotFoundError(f"{path} is an {made} export, for backend {' | '.join(backends_of(made))}, "
                                      f"not {backend!r}: give the saved model folder instead (it is exported on first "
-                                     f"use), or an export made {'with' if backend == 'onnx-int8' else 'without'} --int8")
+                                     f"use){other}")
         return _run_export(path, backend, threads)
     from mtst.export.onnx_export import resolve_model_dir
 
@@ -91,4 +127,4 @@ def load_backend(path: str | Path, backend: str = "torch", threads: int | None =
         from mtst.model import MultiTaskSentenceTransformer
 
         return MultiTaskSentenceTransformer.load(source)
-    return _run_export(export_for(source, backend), backend, threads)
+    return _run_export(export_for(source, backend, calibration), backend, threads)

@@ -20,6 +20,20 @@ def output_names(tasks: list[str]) -> list[str]:
     return [f"proba_{task}" for task in tasks]
 
 
+def graph_file(config: dict[str, Any]) -> str:
+    """The whole-model graph of an export: ``model.onnx``, or the OpenVINO IR of an ``nncf-int8`` export."""
+    return str(config.get("graph", MODEL_FILE))
+
+
+def export_kind(config: dict[str, Any]) -> str:
+    """``fp32``, ``int8`` (ONNX Runtime's dynamic quantisation) or ``nncf-int8`` (NNCF's, an OpenVINO IR):
+    which backends an export answers for (``mtst.backends.backends_of``)."""
+    quantisation = config.get("quantisation")
+    if not quantisation:
+        return "fp32"
+    return "nncf-int8" if quantisation.get("method") == "nncf.quantize" else "int8"
+
+
 def is_export(folder: str | Path) -> bool:
     return (Path(folder) / CONFIG_FILE).is_file()
 
@@ -33,7 +47,7 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     config = json.loads(path.read_text(encoding="utf-8"))
     if config.get("format") != FORMAT:
         raise ModelNotFoundError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}; export the model again")
-    missing = [name for name in (MODEL_FILE, HEADS_FILE, TOKENIZER_DIR) if not (Path(folder) / name).exists()]
+    missing = [name for name in (graph_file(config), HEADS_FILE, TOKENIZER_DIR) if not (Path(folder) / name).exists()]
     if missing:
         raise ModelNotFoundError(f"{folder}: the ONNX export is incomplete (missing {', '.join(missing)}); export it again")
     return config

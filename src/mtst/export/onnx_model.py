@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mtst.export.layout import HEADS_FILE, MODEL_FILE, TOKENIZER_DIR, output_names, read_config
+from mtst.export.layout import HEADS_FILE, TOKENIZER_DIR, graph_file, output_names, read_config
 
 
 def session_options(threads: int) -> Any:
@@ -71,7 +71,7 @@ class OnnxModel:
         folder = Path(folder)
         config = read_config(folder)
         tokenizer = AutoTokenizer.from_pretrained(folder / TOKENIZER_DIR, local_files_only=True)
-        return cls(folder / MODEL_FILE, folder / HEADS_FILE, tokenizer, config, threads, **options)
+        return cls(folder / graph_file(config), folder / HEADS_FILE, tokenizer, config, threads, **options)
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Dynamic padding: to the longest sentence of the batch, truncated at ``max_length``."""
@@ -107,12 +107,13 @@ class OnnxModel:
         return dict(zip(self.tasks, self._run(texts, self._outputs, batch_size, show_progress), strict=True))
 
     def size(self) -> dict[str, float]:
-        """Weights in ``model.onnx`` (elements, whatever their type: int8 weights count as fp32 ones do) and
-        the export folder's size on disk: what ``mtst evaluate`` reports as ``model.*`` for a torch model."""
-        import onnx
-
+        """Weights in the graph (elements, whatever their type: int8 weights count as fp32 ones do; an OpenVINO
+        IR carries its fp32 graph's count in ``mtst_onnx.json``) and the export folder's size on disk: what ``mtst evaluate`` reports as ``model.*`` for a torch model."""
         from mtst.evaluation.speed import dir_size_mb
 
-        graph = onnx.load(str(self.model_file)).graph
-        parameters = sum(int(np.prod(t.dims)) for t in graph.initializer)
-        return {"parameters": parameters, "size_mb": dir_size_mb(self.model_file.parent)}
+        parameters = self.config.get("parameters")
+        if parameters is None:
+            import onnx
+
+            parameters = sum(int(np.prod(t.dims)) for t in onnx.load(str(self.model_file)).graph.initializer)
+        return {"parameters": int(parameters), "size_mb": dir_size_mb(self.model_file.parent)}

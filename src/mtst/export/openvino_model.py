@@ -1,5 +1,6 @@
 """``OpenVinoModel``: the fp32 ONNX export run by OpenVINO on CPU, computing in fp32 (backend ``openvino``) or
-in bf16 (``openvino-bf16``), with ``OnnxModel``'s inference surface and batching.
+in bf16 (``openvino-bf16``), or NNCF's int8 graph of it (``openvino-int8``: ``mtst.export.openvino_int8``), with
+``OnnxModel``'s inference surface and batching.
 
 Why OpenVINO: on an Intel CPU with AMX, torch's fp32 kernels outrun ONNX Runtime's (0.91-0.94x torch), and
 ONNX Runtime's int8 reaches only 1.8-1.9x torch while losing more than 1 macro-F1 point on the champion's Task
@@ -22,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from mtst.export.layout import export_kind
 from mtst.export.onnx_model import OnnxModel
 
 log = logging.getLogger(__name__)
@@ -54,14 +56,16 @@ class _Compiled:
 
 
 class OpenVinoModel(OnnxModel):
-    """The export folder's ``model.onnx`` and ``heads.onnx`` compiled by OpenVINO; ``bf16`` asks for bf16
-    compute in the encoder. Load an fp32 export folder with :meth:`load` (``OpenVinoModel.load(folder, bf16=True)``)."""
+    """The export folder's graph (``model.onnx``, or an int8 export's ``model.xml``) and ``heads.onnx`` compiled
+    by OpenVINO; ``bf16`` asks for bf16 compute in the encoder (an int8 graph keeps fp32 where it is not int8).
+    Load an export folder with :meth:`load` (``OpenVinoModel.load(folder, bf16=True)``)."""
 
     def __init__(self, model_file: str | Path, heads_file: str | Path, tokenizer: Any, config: dict[str, Any],
                  threads: int | None = None, bf16: bool = False) -> None:
         self.requested_precision = "bf16" if bf16 else "f32"
         super().__init__(model_file, heads_file, tokenizer, config, threads)
-        self.backend = "openvino-bf16" if bf16 else "openvino"
+        int8 = export_kind(config) == "nncf-int8"
+        self.backend = "openvino-int8" if int8 else "openvino-bf16" if bf16 else "openvino"
         self.precision: str = self.session.precision
         if self.precision != self.requested_precision:
             log.warning("OpenVINO runs %s in %s: this CPU has no %s instructions", model_file, self.precision,

@@ -143,7 +143,7 @@ def _served_model(tracker: Any, champion: Result, backend: str, seed: int) -> st
     import mlflow
 
     from mtst.comparison.timing import sample_texts
-    from mtst.export.backend import load_backend
+    from mtst.export.backend import calibration_for, load_backend
     from mtst.serving import log_pyfunc
 
     assert champion.mlflow is not None and champion.info is not None  # checked by _register / serving table
@@ -154,8 +154,9 @@ def _served_model(tracker: Any, champion: Result, backend: str, seed: int) -> st
     model_dir = Path(champion.info.model_dir)
     examples = sample_texts(Path(champion.info.splits_dir), 3, seed)
     with mlflow.start_run(run_id=run_id):
-        uri = log_pyfunc(model_dir, load_backend(model_dir, backend), examples, name=f"model-{backend}",
-                         backend=backend).model_uri
+        calibration = calibration_for([backend], champion.info.splits_dir, champion.tasks)
+        uri = log_pyfunc(model_dir, load_backend(model_dir, backend, calibration=calibration), examples,
+                         name=f"model-{backend}", backend=backend).model_uri
     tracker.set_tags(run_id, {tag: uri})
     return str(uri)
 

@@ -220,7 +220,7 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
     """Evaluate ``train_dir`` on the ``params.split`` split of ``splits_dir``; log it to MLflow when
     ``tracking`` is given and enabled. Returns the flat metrics (plus ``mlflow`` ids when tracked)."""
     from mtst import tracking as mt
-    from mtst.export.backend import load_backend
+    from mtst.export.backend import calibration_for, load_backend
 
     train_dir, splits_dir = Path(train_dir), Path(splits_dir)
     trained = load_trained(train_dir)
@@ -229,7 +229,8 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
     if track:
         mt.preflight(tracking)  # fail in seconds, before the model loads
 
-    model = load_backend(trained.folder.model_dir, params.backend)  # ONNX: exported once, then cached
+    calibration = calibration_for([params.backend], splits_dir, trained.summary.tasks)  # openvino-int8 only
+    model = load_backend(trained.folder.model_dir, params.backend, calibration=calibration)  # exported once, cached
     scored = score(model, trained.folder.model_dir, splits_dir, params, untrained_encoder(model, trained, params))
     metrics = flat_metrics(scored, len(model.tasks), trained.summary)
     result: dict[str, Any] = dict(metrics.root)
