@@ -57,12 +57,18 @@ def export_key(model_dir: Path, kind: str, calibration: Sequence[str] | None = N
 
 
 def cached_export(model_dir: Path, kind: str = "fp32", calibration: Sequence[str] | None = None) -> Path:
-    """The export of ``model_dir`` from the cache, made (atomically) on first use; an ``nncf-int8`` export
-    quantises the cached fp32 one with ``calibration``."""
+    """The export of ``model_dir`` from the cache, made (atomically) on first use; the int8 exports quantise
+    the cached fp32 one (``nncf-int8`` with ``calibration``)."""
     folder = cache_root() / export_key(model_dir, kind, calibration)
     if (folder / CONFIG_FILE).is_file():
         return folder
-    if kind == "nncf-int8":
+    from mtst.export.onnx_export import export_onnx, quantise_onnx
+
+    if kind == "fp32":
+        export_onnx(model_dir, folder)
+    elif kind == "int8":
+        quantise_onnx(cached_export(model_dir, "fp32"), folder)
+    else:
         from mtst.export.openvino_int8 import quantise_openvino
 
         if not calibration:
@@ -70,10 +76,6 @@ def cached_export(model_dir: Path, kind: str = "fp32", calibration: Sequence[str
                               "and compare steps take the validation split's), or an export made with `mtst export "
                               "--format openvino --int8 --calibration FILE`")
         quantise_openvino(cached_export(model_dir, "fp32"), folder, calibration)
-    else:
-        from mtst.export.onnx_export import export_onnx
-
-        export_onnx(model_dir, folder, int8=kind == "int8")
     return folder
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from mtst.config import ConfigError
+from mtst.evaluation.errors import ModelNotFoundError
 from mtst.export.layout import CONFIG_FILE, HEADS_FILE, MODEL_FILE, TOKENIZER_DIR, read_config
 from mtst.io import atomic_dir, write_json
 
@@ -90,17 +91,18 @@ def quantise_openvino(fp32_export: str | Path, out_dir: str | Path, calibration:
                           "measure its activation ranges; none were given")
     import nncf
     import openvino as ov
-    from transformers import AutoTokenizer
 
-    from mtst.export.onnx_export import PROBE_SENTENCES
+    from mtst.export.onnx_export import probe_differences
     from mtst.export.openvino_model import OpenVinoModel
 
     source = Path(fp32_export)
     config = read_config(source)
-    tokenizer = AutoTokenizer.from_pretrained(source / TOKENIZER_DIR, local_files_only=True)
+    if config.get("quantisation"):
+        raise ModelNotFoundError(f"{source} is already quantised; give an fp32 export (`mtst export --format onnx`)")
+    reference = OpenVinoModel.load(source, threads=1)
     samples = [{name: np.asarray(tokens[name], dtype=np.int64) for name in ("input_ids", "attention_mask")}
-               for tokens in (tokenizer([text], truncation=True, max_length=config["max_length"], return_tensors="np")
-                              for text in calibration)]
+               for tokens in (reference.tokenizer([text], truncation=True, max_length=reference.max_length,
+                                                  return_tensors="np") for text in calibration)]
     model = ov.Core().read_model(str(source / MODEL_FILE))
     logging.getLogger("nncf").setLevel(logging.WARNING)  # its INFO lines would flood the logs
     with contextlib.redirect_stdout(sys.stderr):  # NNCF's progress bars: stdout is the commands' JSON answer
@@ -111,22 +113,11 @@ def quantise_openvino(fp32_export: str | Path, out_dir: str | Path, calibration:
         ov.save_model(quantised, str(tmp / GRAPH_FILE), compress_to_fp16=False)
         shutil.copyfile(source / HEADS_FILE, tmp / HEADS_FILE)
         shutil.copytree(source / TOKENIZER_DIR, tmp / TOKENIZER_DIR)
-        out_config = {**config, "graph": GRAPH_FILE, "parameters": _parameters(source / MODEL_FILE),
-                      "quantisation": {**NNCF_QUANTISATION, "calibration_sentences": len(calibration),
-                                       "calibration_sha256": calibration_digest(calibration)},
-                      "versions": {**config["versions"], **{name: version(name) for name in ("openvino", "nncf")}}}
-        write_json(tmp / CONFIG_FILE, out_config)
-        texts = list(PROBE_SENTENCES)
-        fp32 = OpenVinoModel.load(source, threads=1).predict_proba(texts)
-        int8 = OpenVinoModel.load(tmp, threads=1).predict_proba(texts)
-        out_config["parity"] = {**config.get("parity", {}), "int8_max_abs_diff": {
-            "probabilities": max(float(np.abs(int8[task] - fp32[task]).max()) for task in fp32)}}
-        write_json(tmp / CONFIG_FILE, out_config)
-    return out_config
-
-
-def _parameters(graph: Path) -> int:
-    """The fp32 graph's weight elements (what ``size()`` reports for every export of the model)."""
-    import onnx
-
-    return sum(int(np.prod(t.dims)) for t in onnx.load(str(graph)).graph.initializer)
+        config = {**config, "graph": GRAPH_FILE, "parameters": reference.size()["parameters"],
+                  "quantisation": {**NNCF_QUANTISATION, "calibration_sentences": len(calibration),
+                                   "calibration_sha256": calibration_digest(calibration)},
+                  "versions": {**config["versions"], **{name: version(name) for name in ("openvino", "nncf")}}}
+        int8 = OpenVinoModel(tmp / GRAPH_FILE, tmp / HEADS_FILE, reference.tokenizer, config, threads=1)
+        config["parity"] = {**config["parity"], "int8_max_abs_diff": probe_differences(reference, int8)}
+        write_json(tmp / CONFIG_FILE, config)
+    return config
