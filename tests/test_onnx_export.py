@@ -236,6 +236,9 @@ def test_export_format_openvino_writes_the_calibrated_int8_graph(smoke, tmp_path
     texts = smoke["test"]["task_a"]["text"].tolist()[:8]
     assert {t: p.shape for t, p in model.predict_proba(texts).items()} == {"task_a": (8, 5), "task_b": (8, 3)}
     assert model.size()["parameters"] == load_backend(smoke["train"], "onnx").size()["parameters"]
+    (out / "model.bin").unlink()  # an IR without its weights: named, before OpenVINO fails on it
+    with pytest.raises(ModelNotFoundError, match="incomplete \\(missing model.bin\\)"):
+        load_backend(out, "openvino-int8")
     for args, hint in ((["--format", "openvino"], "openvino is the int8 format (give --int8 and --calibration"),
                        (["--format", "openvino", "--int8"], "openvino is the int8 format (give --int8 and --calibration"),
                        (["--format", "onnx", "--calibration", str(sentences)], "--calibration is for --format openvino")):

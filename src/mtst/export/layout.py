@@ -47,7 +47,9 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     config = json.loads(path.read_text(encoding="utf-8"))
     if config.get("format") != FORMAT:
         raise ModelNotFoundError(f"{path}: format {config.get('format')!r} is not {FORMAT!r}; export the model again")
-    missing = [name for name in (graph_file(config), HEADS_FILE, TOKENIZER_DIR) if not (Path(folder) / name).exists()]
+    graph = graph_file(config)
+    weights = [str(Path(graph).with_suffix(".bin"))] if graph.endswith(".xml") else []  # an IR's weights
+    missing = [name for name in (graph, *weights, HEADS_FILE, TOKENIZER_DIR) if not (Path(folder) / name).exists()]
     if missing:
         raise ModelNotFoundError(f"{folder}: the ONNX export is incomplete (missing {', '.join(missing)}); export it again")
     return config

@@ -1,11 +1,12 @@
 """``quantise_openvino``: the fp32 export's encoder with int8 weights and int8 activations, quantised by NNCF
 (OpenVINO's compression library) and written as an OpenVINO IR: the graph the ``openvino-int8`` backend runs.
 
-Why static int8 through NNCF: ONNX Runtime's dynamic int8 (``onnx-int8``) measures each activation's range
-on every batch at run time and cannot quantise around the attention softmax; NNCF measures the ranges once,
-on calibration sentences, and OpenVINO runs the whole encoder block in int8. On the AMX Xeon, on the
-default profile's champion (``head_a_frozen``, 4,000 test sentences, 2 threads) it measured 2.9x torch with
--0.06 / -0.51 macro-F1 points where ONNX Runtime's int8 gave 1.9x with -0.20 / -1.17 (README, "ONNX export").
+Why static int8 through NNCF: ONNX Runtime's dynamic int8 (``onnx-int8``) measures each activation's range on
+every batch at run time (a cost on every call, and ranges that move with the batch); NNCF measures them once,
+on calibration sentences, after smoothing the outliers of the LayerNorm-fed activations into the weights
+(SmoothQuant). On the AMX Xeon, on the default profile's champion (``head_a_frozen``, 4,000 test sentences, 2
+threads) it measured 2.9-3.0x torch with -0.12 / -0.29 macro-F1 points where ONNX Runtime's int8 gave 1.9x
+with -0.20 / -1.17 (README, "ONNX export").
 
 Calibration: one sentence per sample (no padding enters the ranges), :data:`CALIBRATION_SENTENCES` in all,
 taken in equal shares from each task's *validation* split, never the test split the model is scored on
@@ -41,9 +42,9 @@ NNCF_QUANTISATION: dict[str, Any] = {
     "method": "nncf.quantize", "preset": "mixed", "model_type": "transformer", "fp32_nodes": "heads",
     "calibration_samples": "one sentence each (unpadded)",
 }
-"""NNCF's post-training quantisation: int8 weights per output channel (symmetric), int8 activations with
-ranges from the calibration sentences (asymmetric where the ``mixed`` preset allows: after GELU, softmax),
-the transformer model type's rules (SmoothQuant and the attention patterns NNCF keeps in fp32)."""
+"""NNCF's post-training quantisation: int8 weights per output channel, int8 activations with ranges from the
+calibration sentences (the ``mixed`` preset: weights symmetric, activations asymmetric), and the transformer
+model type's rules (SmoothQuant; the operations NNCF leaves in fp32 in transformers)."""
 
 
 def calibration_sentences(splits_dir: str | Path, tasks: Sequence[str], total: int = CALIBRATION_SENTENCES) -> list[str]:
