@@ -88,8 +88,10 @@ def quantise_openvino(fp32_export: str | Path, out_dir: str | Path, calibration:
     (atomically, as a whole) to ``out_dir`` with the export's heads, tokenizer and a ``mtst_onnx.json`` that
     records the quantisation and the calibration; returns that metadata."""
     if not calibration:
-        raise ConfigError("openvino-int8 needs calibration sentences (a sample of the model's own input) to "
-                          "measure its activation ranges; none were given")
+        raise ConfigError(f"openvino-int8 needs calibration sentences to measure its activation ranges, and none were "
+                          f"given for {fp32_export}: the evaluate and compare steps give the splits' validation "
+                          "sentences (load_backend(..., calibration=...)); for a model of your own, export it with "
+                          "`mtst export --format openvino --int8 --calibration FILE`")
     import nncf
     import openvino as ov
 
