@@ -3,9 +3,9 @@ probabilities out (columns ``<task>_label`` and ``<task>_proba_<label>``).
 
 The saved model folder travels as a pyfunc artifact and the ``mtst`` package as code, so
 ``mlflow.pyfunc.load_model("models:/mtst-multitask@champion")`` works without the repository. The backend that
-serves it (``torch``, ``onnx``, ``onnx-int8``, ``openvino``, ``openvino-bf16``, ``openvino-int8``: ``mtst.export.backend``) is chosen
-when the model is logged: for any other than torch the artifact is the ONNX export folder and the model's
-``model_config`` names the backend, so the served model is exactly the graph that was measured.
+serves it (``mtst.backends.BackendName``: torch, ONNX Runtime or OpenVINO) is chosen when the model is logged: for
+any other than torch the artifact is the export folder that backend runs and the model's ``model_config`` names
+the backend, so the served model is exactly the graph that was measured.
 """
 
 from __future__ import annotations
@@ -100,11 +100,12 @@ def log_pyfunc(model_dir: str | Path, model: Any, example_texts: Sequence[str], 
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     artifact = Path(model_dir)
-    if backend != "torch" and getattr(model, "backend", "torch") == backend:
-        artifact = Path(model.model_file).parent
-    elif backend != "torch":
-        artifact = export_for(artifact, backend)
-        model = load_backend(artifact, backend)
+    if backend != "torch":
+        if getattr(model, "backend", "torch") == backend:  # already that backend's export: log it as measured
+            artifact = Path(model.model_file).parent
+        else:
+            artifact = export_for(artifact, backend)
+            model = load_backend(artifact, backend)
     example = pd.DataFrame({"text": list(example_texts)})
     signature = infer_signature(example, predict_frame(model, example["text"].tolist()))
     return mlflow.pyfunc.log_model(

@@ -108,7 +108,8 @@ class OnnxModel:
 
     def size(self) -> dict[str, float]:
         """Weights in the graph (elements, whatever their type: int8 weights count as fp32 ones do; an OpenVINO
-        IR carries its fp32 graph's count in ``mtst_onnx.json``) and the export folder's size on disk: what ``mtst evaluate`` reports as ``model.*`` for a torch model."""
+        IR carries its fp32 graph's count in ``mtst_onnx.json``) and the export folder's size on disk: what
+        ``mtst evaluate`` reports as ``model.*`` for a torch model."""
         from mtst.evaluation.speed import dir_size_mb
 
         parameters = self.config.get("parameters")
