@@ -27,6 +27,9 @@ on it with the old setting and with the new one, and their ratio:
   before (every backend scores and times the whole test split) and now (each task's first
   ``compare.serving_timed_sentences`` timed side by side, the evaluated backend keeping the evaluation's
   scores); alternately, ``--serving-rounds`` times each.
+- ``process exit``: from a command's last line to the end of its process, in a fresh interpreter that imported
+  what ``mtst evaluate`` imports and ran the packaged encoder once: Python's own shutdown vs after ``gc.freeze()`` (``mtst.cli.main``);
+  interleaved, scaled by the commands that import torch (every train and evaluate stage, and compare).
 
     .venv/bin/python benchmarks/pipeline_levers.py [--artifacts artifacts] [--rounds 5] [--out reports/bench_pipeline_levers.json]
 
@@ -38,6 +41,8 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -252,6 +257,28 @@ def serving_table_seconds(artifacts: Path, rounds: int) -> dict[str, float]:
     return {label: statistics.median(values) for label, values in times.items()}
 
 
+EXIT_PROBE = """
+import gc, sys, time
+import mlflow, mtst.export.backend, mtst.serving, mtst.steps.evaluate, mtst.tracking
+from mtst.model import MultiTaskSentenceTransformer
+MultiTaskSentenceTransformer({"task_a": ["a", "b"]}).encode(["One sentence through the model."])
+print(time.time(), flush=True)
+if sys.argv[1] == "frozen":
+    gc.freeze()
+"""
+
+
+def process_exit_seconds(rounds: int) -> dict[str, float]:
+    """Median seconds from a command's last line to its process's end: interpreter shutdown as it is
+    ("teardown") vs after ``gc.freeze()`` ("frozen"), interleaved in fresh interpreters."""
+    times: dict[str, list[float]] = {"teardown": [], "frozen": []}
+    for _ in range(rounds):
+        for mode, values in times.items():
+            proc = subprocess.run([sys.executable, "-c", EXIT_PROBE, mode], capture_output=True, text=True, check=True)
+            values.append(time.time() - float(proc.stdout.split()[-1]))
+    return {mode: statistics.median(values) for mode, values in times.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
@@ -279,6 +306,7 @@ def main() -> None:
     checkpoint_s = checkpoint_seconds(TrainFolder(train_dirs[0]).model_dir, args.rounds)
     checkpoints, validated = cached_stage_checkpoints(train_dirs), validated_sentences(train_dirs, splits)
     serving_s = serving_table_seconds(args.artifacts, args.serving_rounds)
+    exit_s, commands = process_exit_seconds(args.rounds), 2 * len(train_dirs) + 1
     levers: dict[str, dict[str, Any]] = {
         "encoder step (fp32 -> bf16)": {"old_s": step_s["fp32"] * steps, "new_s": step_s["bf16"] * steps,
                                         "detail": f"{steps} encoder steps, {step_s['fp32']:.3f} vs {step_s['bf16']:.3f} s/step"},
@@ -305,6 +333,9 @@ def main() -> None:
         "serving table (whole split -> timed sample)": {
             "old_s": serving_s["whole split"], "new_s": serving_s["timed sample"],
             "detail": "the champion, every backend; the evaluated one keeps the evaluation's scores"},
+        "process exit (teardown -> gc.freeze)": {
+            "old_s": exit_s["teardown"] * commands, "new_s": exit_s["frozen"] * commands,
+            "detail": f"{commands} commands, {exit_s['teardown']:.2f} vs {exit_s['frozen']:.2f} s each"},
     }
     for lever in levers.values():
         lever["saved_s"], lever["ratio"] = lever["old_s"] - lever["new_s"], lever["old_s"] / lever["new_s"]

@@ -63,3 +63,23 @@ def test_params_use_writes_profile_values(tmp_path, repo_root):
     smoke = yaml.safe_load((repo_root / "profiles" / "smoke.yaml").read_text())
     assert merged["prepare"] == {**merged["prepare"], **smoke["prepare"]}
     assert merged["data"] == yaml.safe_load((repo_root / "params.yaml").read_text())["data"]
+
+
+def test_console_entry_freezes_the_heap_and_keeps_exit_codes_and_atexit_handlers(tmp_path):
+    """`mtst` runs through `mtst.cli:main`, which freezes the heap before the interpreter shuts down (see its
+    docstring): the exit code, the output and the atexit handlers are those of the app itself."""
+    from importlib.metadata import entry_points
+
+    (script,) = [e for e in entry_points(group="console_scripts") if e.name == "mtst"]
+    assert script.value == "mtst.cli:main"
+    probe = ("import atexit, gc, sys; from mtst.cli import main; "
+             "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count() > 0, flush=True)); "
+             "sys.argv = ['mtst', *sys.argv[1:]]; main()")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": 1\n')
+    ok = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True)
+    failed = subprocess.run([sys.executable, "-c", probe, "embed", "--file", str(bad)], capture_output=True, text=True)
+    assert ok.returncode == 0 and "Usage: mtst" in ok.stdout, ok.stderr
+    assert failed.returncode == 2 and "bad.jsonl" in failed.stderr, failed.stderr
+    for proc in (ok, failed):
+        assert proc.stdout.rstrip().endswith("frozen at exit: True"), proc.stdout

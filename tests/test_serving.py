@@ -1,6 +1,6 @@
 """The serving table's rule on constructed numbers (the fastest backend within the tolerance of torch on every
 task, torch when none is), its rows, its MLflow metrics, the params that drive it, and what a pyfunc served by
-each backend installs. The real table, over real smoke models with the five default backends, is checked in
+each backend installs. The real table, over real smoke models with the four default backends, is checked in
 tests/test_compare.py."""
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def test_rows_and_metrics_carry_the_numbers():
 
 
 def test_params_name_the_backends_and_keep_torch(repo_root, tmp_path):
-    assert CompareParams().serving_backends == ["torch", "onnx", "onnx-int8", "openvino-bf16", "openvino-int8"]
+    assert CompareParams().serving_backends == ["torch", "onnx-int8", "openvino-bf16", "openvino-int8"]
     assert load_params(repo_root / "params.yaml").compare.serving_backends == CompareParams().serving_backends
     assert load_params(repo_root / "params.yaml").compare.serving_tolerance == 0.5
     assert CompareParams(serving_backends=[]).serving_backends == []

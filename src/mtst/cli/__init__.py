@@ -6,6 +6,8 @@ no computation lives here."""
 
 from __future__ import annotations
 
+import gc
+
 import typer
 
 from mtst.cli.curve import curve
@@ -26,5 +28,15 @@ app.add_typer(kfp_app, name="kfp")
 app.add_typer(wordnet_app, name="wordnet")
 
 
-def main() -> None:  # pragma: no cover - console entry
-    app(prog_name="mtst")
+def main() -> None:
+    """The console entry (``mtst``, ``python -m mtst.cli``): the app, then a quick interpreter shutdown.
+
+    Why ``gc.freeze()``: a command that imported torch and transformers leaves the interpreter ~1.4 s of
+    garbage collection over their millions of objects at shutdown, once per command, 17 times in one
+    ``dvc repro``. Frozen objects are skipped by those last collections; the rest of the exit (atexit
+    handlers, flushed streams, the exit code) is as usual. Measured on the AMX Xeon, from a command's last
+    line to the end of its process: 1.59 s without, 0.20 s with (``tests/test_cli_exit.py`` checks it)."""
+    try:
+        app(prog_name="mtst")
+    finally:
+        gc.freeze()

@@ -1,5 +1,5 @@
 """The serving table: the champion run by each backend of ``compare.serving_backends`` (by default torch, ONNX
-Runtime fp32 and int8, OpenVINO bf16 and int8), its macro-F1 per task on the whole test split, its sentences/s
+Runtime int8, OpenVINO bf16 and int8), its macro-F1 per task on the whole test split, its sentences/s
 per task and its size on disk; and the backend the registered champion is served by.
 
 Why one process, in turn: each evaluation timed its model alone, at another moment, so only numbers measured
