@@ -240,19 +240,21 @@ def serving_table_seconds(artifacts: Path, rounds: int) -> dict[str, float]:
     from mtst.comparison.results import load_results
     from mtst.comparison.serving import evaluated_f1, measure, split_sentences
     from mtst.config import CompareParams
+    from mtst.export.backend import calibration_for
 
     champion = json.loads((artifacts.parent / "reports" / "comparison.json").read_text())["champion"]
     [result] = load_results([artifacts / "eval" / champion])
     tests, _ = split_sentences(result)
     params, model_dir = CompareParams(), Path(result.info.model_dir)
     known = evaluated_f1(result, params.serving_backends, tests)
+    calibration = calibration_for(params.serving_backends, result.info.splits_dir, result.tasks)
     times: dict[str, list[float]] = {"whole split": [], "timed sample": []}
     for _ in range(rounds):
         for label, timed, f1 in (("timed sample", params.serving_timed_sentences, known),
                                  ("whole split", max(len(t[0]) for t in tests.values()), {})):
             start = time.perf_counter()
             measure(model_dir, params.serving_backends, tests, params.inference_batch_size,
-                    params.inference_sentences, timed, f1)
+                    params.inference_sentences, timed, f1, calibration)
             times[label].append(time.perf_counter() - start)
     return {label: statistics.median(values) for label, values in times.items()}
 
