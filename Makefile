@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data
 
-.PHONY: setup wordnet data browser ui run ablations test test-all lock clean engine image mlflow-image images
+.PHONY: setup wordnet data browser ui run ablations test test-all pytest lock clean engine image mlflow-image images
 
 setup: $(VENV)/.installed  ## create .venv with the locked dependencies
 
@@ -41,11 +41,22 @@ ablations: data  ## after `make run`: the imbalance ablations (params.yaml's sta
 	$(BIN)/mtst compare --eval-root artifacts/eval --out reports > /dev/null
 	@echo "ablation table: $(CURDIR)/reports/comparison.md; later comparisons on the same test rows read them from MLflow"
 
-test: data browser images  ## the test suite (slow benchmarks-sized tests excluded)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+# The images build in the background while the suite runs (a cold build is minutes of mostly pip); the tests
+# that use them run last (tests/conftest.py) and wait for that build (infra/build.sh holds a lock).
+test: data browser engine  ## the test suite (slow benchmarks-sized tests excluded)
+	@$(MAKE) --no-print-directory pytest PYTEST_MARK='-m "not slow"'
 
-test-all: data browser images
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test-all: data browser engine
+	@$(MAKE) --no-print-directory pytest PYTEST_MARK=
+
+# CPU_CLASS=avx2 make test: the suite as an AVX2-only CPU computes it, on a newer one (mtst.cpu.CLASS_CAPS;
+# docs/cpu-classes.md says what the cap covers).
+CLASS_ENV = $(if $(CPU_CLASS),$(shell $(BIN)/python -c 'import sys; from mtst.cpu import CLASS_CAPS; print(*(k + "=" + v for k, v in CLASS_CAPS[sys.argv[1]].items()))' $(CPU_CLASS)))
+
+pytest:
+	@mkdir -p build; (bash infra/build.sh mtst && bash infra/build.sh mlflow) > /dev/null 2> build/images.log & images=$$!; \
+	$(CLASS_ENV) $(BIN)/python -m pytest $(PYTEST_MARK) $(PYTEST_ARGS); status=$$?; \
+	wait $$images || { echo "image build failed: build/images.log" >&2; tail -n 20 build/images.log >&2; }; exit $$status
 
 browser:  ## headless Chromium (Debian) for the MLflow UI end-to-end test; installed only when missing
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium > /dev/null)

@@ -12,6 +12,11 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 WHAT="${1:?usage: infra/build.sh mtst|mlflow [TAG]}"
+# One build at a time on this checkout (they share build/image/): `make test` builds the images in the
+# background while the suite runs, and the container tests' own build call waits here, then finds the cache.
+mkdir -p build
+exec 9> build/.build.lock
+flock 9
 VERSION="$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)"
 TORCH_VARIANT="${TORCH_VARIANT:-cpu}"
 case "$WHAT" in

@@ -15,6 +15,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests of the container images run last: `make test` builds the images in the background meanwhile
+    (a cold build takes minutes), and their `images` fixture waits for that build."""
+    items.sort(key=lambda item: "images" in getattr(item, "fixturenames", ()))
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
@@ -80,3 +86,12 @@ def tracked_pipeline(mlflow_server, train_dirs, mini_splits: Path, tmp_path_fact
     from helpers.pipeline import run_tracked_pipeline
 
     return run_tracked_pipeline(mlflow_server.uri, train_dirs, mini_splits, tmp_path_factory.mktemp("pipeline"))
+
+
+# ---- the smoke DAG, run once by `dvc repro`: the reference of every runner -----------------------------------
+@pytest.fixture(scope="session")
+def dvc_smoke(repo_root: Path, data_dir: Path, tmp_path_factory):
+    """`dvc repro` of the smoke profile in a copy of the repository (tests/helpers/smoke.py)."""
+    from helpers.smoke import dvc_smoke
+
+    return dvc_smoke(repo_root, data_dir, tmp_path_factory.mktemp("dvc") / "repo")

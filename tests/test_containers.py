@@ -2,14 +2,13 @@
 `make engine`), the components' CPU image and the MLflow server's image built from infra/ (`make image`,
 `make mlflow-image`; cached), the whole smoke pipeline run by `mtst kfp run-local --runner docker` with every
 task in the image, logging over HTTP to the MLflow server image running with its basic-auth app, checked
-against the subprocess runner's metrics and in the MLflow UI with headless Chromium; and a bad input file
-failing the containerised run."""
+against the DVC path's metrics (the session's `dvc repro` of the smoke profile) and in the MLflow UI with
+headless Chromium; and a bad input file failing the containerised run."""
 
 from __future__ import annotations
 
 import base64
 import json
-import math
 import os
 import re
 import secrets
@@ -24,6 +23,7 @@ import requests
 import yaml
 
 from helpers.mlflow_server import free_port
+from helpers.smoke import assert_same_metrics
 from mtst import __version__
 from mtst.config import read_params_dict
 from mtst.kfp.containers import missing_outputs
@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 MTST = str(Path(sys.executable).parent / "mtst")
 IMAGE = f"mtst:{__version__}-cpu"
 MLFLOW_IMAGE = "mtst-mlflow-server:3.17.2"
-TIMING_PREFIXES = ("inference.", "train.wall_s")
 BUILT = re.compile(r"built (?P<tag>\S+): (?P<mb>\d+) MB, (?P<s>\d+) s \((?P<steps>\d+) steps: (?P<ran>\d+) run, "
                    r"(?P<cached>\d+) from the cache\)")
 
@@ -189,7 +188,7 @@ def metrics_of(result: dict) -> dict:
     return json.loads((Path(result["evaluations"]["frozen"]) / "metrics.json").read_text())
 
 
-def test_containerised_smoke_pipeline(images, mlflow_container, tmp_path):
+def test_containerised_smoke_pipeline(images, mlflow_container, dvc_smoke, tmp_path):
     from mlflow import MlflowClient
 
     params = smoke_params(tmp_path)
@@ -209,24 +208,9 @@ def test_containerised_smoke_pipeline(images, mlflow_container, tmp_path):
     died = [line for line in died if line]
     assert len(died) >= 7 and set(died) == {f"{IMAGE} 0"}, died
     docker_result = printed_result(proc.stdout)
-
-    # the subprocess runner, logging to the same server (its own experiment): the same work, timed alike
-    (tmp_path / "sub").mkdir()
-    sub_params = smoke_params(tmp_path / "sub", tracking={"experiment": "mtst-subprocess"})
-    proc, subprocess_s = run_local(sub_params, tmp_path / "subprocess",  # a cold embedding cache, as a container's
-                                   {**docker_env, "MTST_EMBEDDING_CACHE": str(tmp_path / "embeddings")})
-    assert proc.returncode == 0, proc.stderr[-5000:]
-    sub_result = printed_result(proc.stdout)
-    print(f"\nsmoke pipeline (frozen): docker runner {docker_s:.0f} s, subprocess runner {subprocess_s:.0f} s")
-
-    ours, theirs = metrics_of(docker_result), metrics_of(sub_result)
-    keys = {k for k in theirs if not k.startswith(TIMING_PREFIXES)}
-    assert {"task_a.macro_f1", "task_b.macro_f1"} <= keys == {k for k in ours if not k.startswith(TIMING_PREFIXES)}
-    for key in sorted(keys):
-        if isinstance(theirs[key], (int, float)):
-            assert math.isclose(ours[key], theirs[key], rel_tol=1e-6, abs_tol=1e-6), (key, ours[key], theirs[key])
-        else:
-            assert ours[key] == theirs[key], key
+    print(f"\nsmoke pipeline (frozen): docker runner {docker_s:.0f} s")
+    # the same numbers as the DVC path (the session's `dvc repro` of the smoke profile), timings aside
+    assert_same_metrics(metrics_of(docker_result), dvc_smoke.metrics["frozen"], "frozen")
     # every task's outputs came back to the host, written as this user (not root-owned files of uid 10001)
     run_dir = Path(docker_result["run_dir"])
     assert (run_dir / "data" / "executor_output.json").stat().st_uid == os.getuid()
@@ -245,7 +229,7 @@ def test_containerised_smoke_pipeline(images, mlflow_container, tmp_path):
         (child,) = client.search_runs([experiment.experiment_id], "tags.`mtst.role` = 'variant'")
         parent = client.get_run(child.data.tags["mlflow.parentRunId"])
         assert child.data.tags["mtst.variant"] == "frozen" and parent.info.status == "FINISHED"
-        assert child.data.metrics["test.task_a.macro_f1"] == pytest.approx(ours["task_a.macro_f1"])
+        assert child.data.metrics["test.task_a.macro_f1"] == pytest.approx(metrics_of(docker_result)["task_a.macro_f1"])
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert "plots" in artifacts
     finally:

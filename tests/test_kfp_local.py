@@ -1,5 +1,6 @@
 """`mtst kfp run-local`: the compiled pipeline's DAG run end to end with kfp.local.SubprocessRunner on the
-smoke profile, and its metrics equal those of the DVC path (the `mtst` stage commands) for the same params.
+smoke profile, and its metrics equal those of the DVC path (the session's `dvc repro` of the smoke profile:
+the same `mtst` stage commands, the same params).
 
 Everything is real: the datasets, the packaged encoder, training, Great Expectations, MLflow (a SQLite
 store in a temporary folder). Only the platform settings (resources, GPUs, Kubernetes ConfigMap / Secret)
@@ -8,21 +9,15 @@ have no local effect."""
 from __future__ import annotations
 
 import json
-import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from helpers.smoke import assert_same_metrics
 from mtst.config import read_params_dict
 from pipelines.multitask_pipeline import build_pipeline
-
-MTST = str(Path(sys.executable).parent / "mtst")
-# Timing-dependent metrics differ between any two runs; everything else must match.
-TIMING_PREFIXES = ("inference.", "train.wall_s")
 
 
 def smoke_params(repo_root: Path, folder: Path) -> Path:
@@ -30,39 +25,6 @@ def smoke_params(repo_root: Path, folder: Path) -> Path:
     path = folder / "params.yaml"
     path.write_text(yaml.safe_dump(read_params_dict(repo_root / "params.yaml", "smoke"), sort_keys=False))
     return path
-
-
-def mtst(*args: str, cwd: Path) -> None:
-    proc = subprocess.run([MTST, *args], cwd=cwd, capture_output=True, text=True)
-    assert proc.returncode == 0, f"mtst {' '.join(args)}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-
-
-def dvc_path_metrics(repo_root: Path, data_dir: Path, params: Path, out: Path, variants: list[str]) -> dict[str, dict]:
-    """The DVC stages' commands (prepare -> augment -> train -> evaluate) for the same params; a follow-up
-    finds its source's model next to its own output (mtst.plan), as in dvc.yaml."""
-    common = ["--params", str(params)]
-    mtst("data", "prepare", "--data-dir", str(data_dir), "--out", str(out / "splits"), *common, cwd=repo_root)
-    mtst("augment", "--splits", str(out / "splits"), "--out", str(out / "augmented"), "--no-progress", *common, cwd=repo_root)
-    metrics = {}
-    for variant in variants:
-        mtst("train", "--variant", variant, "--splits", str(out / "splits"), "--augmented", str(out / "augmented"),
-             "--out", str(out / "train" / variant), *common, cwd=repo_root)
-        mtst("evaluate", "--train-dir", str(out / "train" / variant), "--splits", str(out / "splits"),
-             "--out", str(out / "eval" / variant), "--metrics", str(out / "metrics" / f"{variant}.json"),
-             "--no-track", *common, cwd=repo_root)
-        metrics[variant] = json.loads((out / "eval" / variant / "metrics.json").read_text())
-    return metrics
-
-
-def assert_same_metrics(kfp: dict, dvc: dict, variant: str) -> None:
-    keys = {k for k in dvc if not k.startswith(TIMING_PREFIXES)}
-    assert {"task_a.macro_f1", "task_b.macro_f1"} <= keys
-    assert keys == {k for k in kfp if not k.startswith(TIMING_PREFIXES)}, variant
-    for key in sorted(keys):
-        if isinstance(dvc[key], (int, float)):
-            assert math.isclose(kfp[key], dvc[key], rel_tol=1e-6, abs_tol=1e-6), (variant, key, kfp[key], dvc[key])
-        else:
-            assert kfp[key] == dvc[key], (variant, key)
 
 
 def executor_output(task_dir: Path) -> dict:
@@ -80,7 +42,7 @@ def local_env(tmp_path, monkeypatch, repo_root):
     return tmp_path
 
 
-def test_run_local_smoke_matches_dvc_path(local_env, repo_root, data_dir):
+def test_run_local_smoke_matches_dvc_path(local_env, repo_root, data_dir, dvc_smoke):
     from mtst.kfp.local import run_local
 
     params = smoke_params(repo_root, local_env)
@@ -107,12 +69,11 @@ def test_run_local_smoke_matches_dvc_path(local_env, repo_root, data_dir):
     comparison = Path(result["comparison"]).read_text()
     assert "frozen" in comparison
 
-    dvc_metrics = dvc_path_metrics(repo_root, data_dir, params, local_env / "dvc", ["frozen"])
-    assert_same_metrics(kfp_metrics, dvc_metrics["frozen"], "frozen")
+    assert_same_metrics(kfp_metrics, dvc_smoke.metrics["frozen"], "frozen")
 
 
 @pytest.mark.slow
-def test_run_local_followup_wave_and_mlflow_grouping(local_env, repo_root, data_dir):
+def test_run_local_followup_wave_and_mlflow_grouping(local_env, repo_root, dvc_smoke):
     """Both ParallelFor waves: head_a_frozen starts from staged's model (collected from the first wave)."""
     import mlflow
 
@@ -134,6 +95,5 @@ def test_run_local_followup_wave_and_mlflow_grouping(local_env, repo_root, data_
     assert client.get_run(parent_id).info.status == "FINISHED"
 
     kfp_metrics = {v: json.loads((Path(d) / "metrics.json").read_text()) for v, d in result["evaluations"].items()}
-    dvc_metrics = dvc_path_metrics(repo_root, data_dir, params, local_env / "dvc", ["frozen", "staged", "head_a_frozen"])
-    for variant in dvc_metrics:
-        assert_same_metrics(kfp_metrics[variant], dvc_metrics[variant], variant)
+    for variant in ("frozen", "staged", "head_a_frozen"):
+        assert_same_metrics(kfp_metrics[variant], dvc_smoke.metrics[variant], variant)

@@ -65,7 +65,7 @@ def load_predictor(model: str | Path, batch_size: int = 64, tracking_params: Tra
         if (candidate / "mtst.json").exists() or is_export(candidate):
             loaded = load_backend(candidate, backend)
             return LoadedModel(lambda texts: predict_frame(loaded, texts, batch_size), str(candidate.resolve()),
-                               details={"backend": backend})
+                               details={"backend": getattr(loaded, "backend", backend)})  # what runs it
     if not path.exists():
         raise ModelNotFoundError(f"model {ref!r}: no such folder; give a saved model folder, a training folder, "
                                  "or an MLflow URI like models:/mtst-multitask@champion")

@@ -34,6 +34,7 @@ from mtst.comparison.results import Result
 from mtst.comparison.statistics import macro_f1
 from mtst.config import CompareParams
 from mtst.contracts.comparison import Serving, ServingRow
+from mtst.cpu import describe
 
 REFERENCE = "torch"
 WARMUP = 8  # sentences each backend runs before the timed chunks (the ONNX runtimes allocate on their first run)
@@ -107,7 +108,10 @@ def measure(model_dir: Path, backends: Sequence[str], tests: dict[str, tuple[lis
     from mtst.export.backend import load_backend
 
     known_f1 = known_f1 or {}
-    models = {name: load_backend(model_dir, name, calibration=calibration) for name in backends}  # exported once
+    models: dict[str, Any] = {}
+    for name in backends:  # keyed by what runs: openvino-bf16 is openvino on a CPU without bf16 (measured once)
+        model = load_backend(model_dir, name, calibration=calibration)  # exported once, cached
+        models.setdefault(getattr(model, "backend", name), model)
     first = next(iter(tests.values()))[0]
     for model in models.values():
         model.predict_proba(first[:WARMUP], batch_size=batch_size)
@@ -205,7 +209,8 @@ def serving_table(champion: Result, params: CompareParams) -> Serving | None:
                        calibration_for(params.serving_backends, champion.info.splits_dir, champion.tasks))
     chosen, reason = choose(measured, params.serving_tolerance)
     return Serving(**base, split=split, test_rows={t: len(v[0]) for t, v in tests.items()},
-                   rows=rows(measured, params.serving_tolerance, chosen), chosen=chosen, reason=reason)
+                   rows=rows(measured, params.serving_tolerance, chosen), chosen=chosen, reason=reason,
+                   cpu=describe())
 
 
 def serving_metrics(serving: Serving) -> list[tuple[str, float, int]]:

@@ -174,7 +174,8 @@ class Serving(Part):
     """The serving table (``mtst.comparison.serving``): the champion by each backend, scored on the whole
     ``split`` of its splits, timed side by side; ``chosen`` serves the registered version and ``reason`` says
     why. Not measured (no ``rows``, ``chosen`` null, ``reason`` why) when the champion's model folder or test
-    split is not here: the registered version keeps the backend its evaluation logged."""
+    split is not here: the registered version keeps the backend its evaluation logged. A row's ``backend`` is
+    what ran: ``openvino-bf16`` is measured as ``openvino`` on a CPU without bf16 instructions."""
 
     variant: str
     split: str
@@ -184,6 +185,8 @@ class Serving(Part):
     rows: list[ServingRow]
     chosen: str | None
     reason: str
+    cpu: str | None = None
+    """The CPU that measured it (``mtst.cpu.describe``): speed and int8 / bf16 quality depend on its class."""
 
 
 class MeasuredModel(Part):

@@ -8,8 +8,10 @@ B; OpenVINO reads the same graph (ONNX Runtime's fused ``Attention`` / ``SkipLay
 runs it at 1.1x torch in fp32 and, in bf16 on AMX, at 3x with a tenth of int8's changed predictions. Figures:
 README, "ONNX export".
 
-Precision: the encoder graph computes in ``bf16`` only where the CPU has bf16 instructions (AVX512-BF16 or AMX);
-elsewhere OpenVINO keeps fp32, and :attr:`OpenVinoModel.precision` says which ran. The heads graph stays fp32
+Precision: the encoder graph computes in ``bf16`` only where the CPU has bf16 instructions (AVX512-BF16 or AMX,
+``mtst.cpu.has_bf16``); elsewhere a bf16 request compiles in fp32 and the model *is* the ``openvino`` backend:
+its :attr:`OpenVinoModel.backend` and :attr:`~OpenVinoModel.precision` name what runs, so an evaluation, the
+serving table and the registry record ``openvino``, never a bf16 that did not happen. The heads graph stays fp32
 (as in the int8 export), so embeddings → probabilities are the fp32 heads' for every backend.
 """
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mtst.cpu import describe, has_bf16
 from mtst.export.layout import export_kind
 from mtst.export.onnx_model import OnnxModel
 
@@ -62,14 +65,27 @@ class OpenVinoModel(OnnxModel):
 
     def __init__(self, model_file: str | Path, heads_file: str | Path, tokenizer: Any, config: dict[str, Any],
                  threads: int | None = None, bf16: bool = False) -> None:
+        if bf16 and not has_bf16():
+            log.warning("openvino-bf16 runs as openvino (fp32) here: this CPU has no bf16 instructions (%s)",
+                        describe())
+            bf16 = False
         self.requested_precision = "bf16" if bf16 else "f32"
         super().__init__(model_file, heads_file, tokenizer, config, threads)
         int8 = export_kind(config) == "nncf-int8"
         self.backend = "openvino-int8" if int8 else "openvino-bf16" if bf16 else "openvino"
         self.precision: str = self.session.precision
-        if self.precision != self.requested_precision:
-            log.warning("OpenVINO runs %s in %s: this CPU has no %s instructions", model_file, self.precision,
-                        self.requested_precision)
+
+    def int8_kernels(self) -> list[str]:
+        """The oneDNN kernels that ran the encoder's int8 MatMuls (after a first inference; [] for an fp32
+        graph): ``brgemm_avx512*`` / ``*amx*`` accumulate in 32 bits (VNNI, AMX), ``jit_gemm`` is the AVX2 path
+        whose 16-bit intermediates the 7-bit weights keep from saturating (``mtst.cpu``)."""
+        kernels = set()
+        for op in self.session.compiled.get_runtime_model().get_ordered_ops():
+            info = op.get_rt_info()
+            if info["layerType"].astype(str) in ("FullyConnected", "MatMul") \
+                    and info["runtimePrecision"].astype(str) in ("u8", "i8"):
+                kernels.add(info["primitiveType"].astype(str))
+        return sorted(kernels)
 
     def _session(self, graph: Path, heads: bool) -> _Compiled:
         return _Compiled(graph, self.threads, "f32" if heads else self.requested_precision)

@@ -30,14 +30,16 @@ from typing import Any
 
 from mtst import __version__
 from mtst.config import ConfigError
+from mtst.cpu import CAP_ENV
 
 LOCAL_IMAGE = f"mtst:{__version__}-cpu"
 """What ``make image`` builds: the components' CPU image."""
 
-# Client settings a task needs to reach the same MLflow store as this shell (credentials included).
+# Client settings a task needs to reach the same MLflow store as this shell (credentials included), and the CPU
+# class caps (mtst.cpu.CAP_ENV), so a task computes as the shell does.
 PASSED_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
               "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH", "MLFLOW_HTTP_REQUEST_TIMEOUT",
-              "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MTST_PIPELINE_ID", "MTST_PIPELINE_RUN_ID", "TQDM_DISABLE")
+              "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MTST_PIPELINE_ID", "MTST_PIPELINE_RUN_ID", "TQDM_DISABLE", *CAP_ENV)
 
 
 class ContainerError(ConfigError):

@@ -157,7 +157,16 @@ class MultiTaskSentenceTransformer(nn.Module):
 
     def save(self, path: str | Path) -> None:
         """``path/encoder`` is a sentence-transformers directory (``SentenceTransformer.save``); heads go to
-        safetensors. Atomic as a whole."""
+        safetensors. Atomic as a whole.
+
+        The tokenizer is saved in one state, whatever it encoded last: its fast backend keeps the padding and
+        truncation of its last call, so the same training would otherwise save other bytes after a cold
+        embedding cache (it tokenized, padded) than after a warm one (it did not). Every call sets both again,
+        so the saved state changes no answer."""
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        if backend is not None:
+            backend.no_padding()
+            backend.enable_truncation(max_length=self.max_length)
         with atomic_dir(path) as tmp:
             self.body.save(str(tmp / ENCODER_DIR), create_model_card=False)
             heads = {k: v.detach().cpu().contiguous() for k, v in self.heads.state_dict().items()}

@@ -231,6 +231,7 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
 
     calibration = calibration_for([params.backend], splits_dir, trained.summary.tasks)  # openvino-int8 only
     model = load_backend(trained.folder.model_dir, params.backend, calibration=calibration)  # exported once, cached
+    params = params.model_copy(update={"backend": getattr(model, "backend", "torch")})  # what runs (bf16 may not)
     scored = score(model, trained.folder.model_dir, splits_dir, params, untrained_encoder(model, trained, params))
     metrics = flat_metrics(scored, len(model.tasks), trained.summary)
     result: dict[str, Any] = dict(metrics.root)

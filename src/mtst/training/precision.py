@@ -12,13 +12,15 @@ from typing import Literal
 
 import torch
 
+from mtst.cpu import has_bf16
+
 
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` runs bf16 matrix products in hardware."""
     if device.type == "cuda":
         return bool(torch.cuda.is_bf16_supported())
     if device.type == "cpu":
-        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+        return has_bf16()  # AVX512-BF16 or AMX, within ONEDNN_MAX_CPU_ISA (mtst.cpu)
     return False
 
 
