@@ -56,11 +56,12 @@ def prepare(work: Path) -> dict[str, str]:
         print(f"training frozen on the smoke profile into {train_dir} ...", flush=True)
         train.run(params, "frozen", splits, train_dir, show_progress=False)
     model = train_dir / "model"
+    fp32 = cached_export(model, "fp32")
     calibration = calibration_for(["openvino-int8"], splits, TASKS)
     eight_bit = work / "openvino-int8-first-layer-fix"
     if not eight_bit.exists():
-        quantise_openvino(cached_export(model, "fp32"), eight_bit, calibration or [], overflow_fix="first_layer_only")
-    return {"model": str(model), "splits": str(splits), "fp32": str(cached_export(model, "fp32")),
+        quantise_openvino(fp32, eight_bit, calibration or [], overflow_fix="first_layer_only")
+    return {"model": str(model), "splits": str(splits), "fp32": str(fp32),
             "onnx-int8": str(cached_export(model, "int8")),
             "openvino-int8": str(cached_export(model, "nncf-int8", calibration)),
             "openvino-int8 (8-bit weights)": str(eight_bit)}

@@ -92,6 +92,6 @@ def tracked_pipeline(mlflow_server, train_dirs, mini_splits: Path, tmp_path_fact
 @pytest.fixture(scope="session")
 def dvc_smoke(repo_root: Path, data_dir: Path, tmp_path_factory):
     """`dvc repro` of the smoke profile in a copy of the repository (tests/helpers/smoke.py)."""
-    from helpers.smoke import dvc_smoke
+    from helpers.smoke import run_dvc_smoke
 
-    return dvc_smoke(repo_root, data_dir, tmp_path_factory.mktemp("dvc") / "repo")
+    return run_dvc_smoke(repo_root, data_dir, tmp_path_factory.mktemp("dvc") / "repo")

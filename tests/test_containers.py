@@ -208,9 +208,10 @@ def test_containerised_smoke_pipeline(images, mlflow_container, dvc_smoke, tmp_p
     died = [line for line in died if line]
     assert len(died) >= 7 and set(died) == {f"{IMAGE} 0"}, died
     docker_result = printed_result(proc.stdout)
+    ours = metrics_of(docker_result)
     print(f"\nsmoke pipeline (frozen): docker runner {docker_s:.0f} s")
     # the same numbers as the DVC path (the session's `dvc repro` of the smoke profile), timings aside
-    assert_same_metrics(metrics_of(docker_result), dvc_smoke.metrics["frozen"], "frozen")
+    assert_same_metrics(ours, dvc_smoke.metrics["frozen"], "frozen")
     # every task's outputs came back to the host, written as this user (not root-owned files of uid 10001)
     run_dir = Path(docker_result["run_dir"])
     assert (run_dir / "data" / "executor_output.json").stat().st_uid == os.getuid()
@@ -229,7 +230,7 @@ def test_containerised_smoke_pipeline(images, mlflow_container, dvc_smoke, tmp_p
         (child,) = client.search_runs([experiment.experiment_id], "tags.`mtst.role` = 'variant'")
         parent = client.get_run(child.data.tags["mlflow.parentRunId"])
         assert child.data.tags["mtst.variant"] == "frozen" and parent.info.status == "FINISHED"
-        assert child.data.metrics["test.task_a.macro_f1"] == pytest.approx(metrics_of(docker_result)["task_a.macro_f1"])
+        assert child.data.metrics["test.task_a.macro_f1"] == pytest.approx(ours["task_a.macro_f1"])
         artifacts = {a.path for a in client.list_artifacts(child.info.run_id)}
         assert "plots" in artifacts
     finally:

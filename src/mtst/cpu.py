@@ -34,11 +34,11 @@ BF16 = ("avx512_bf16", "amx_bf16")
 _AVX2 = {"avx2"}
 _AVX512 = _AVX2 | {"avx512f"}
 _VNNI512 = _AVX512 | {"avx512_vnni"}
-_BF16 = _VNNI512 | {"avx512_bf16", "avx_vnni"}
+_FP16 = _VNNI512 | {"avx512_bf16", "avx_vnni"}
 _ALLOWED: dict[str, set[str]] = {
     "SSE41": set(), "AVX": set(), "AVX2": _AVX2, "AVX2_VNNI": _AVX2 | {"avx_vnni"},
     "AVX2_VNNI_2": _AVX2 | {"avx_vnni"}, "AVX512_CORE": _AVX512, "AVX512_CORE_VNNI": _VNNI512,
-    "AVX512_CORE_BF16": _VNNI512 | {"avx512_bf16"}, "AVX512_CORE_FP16": _BF16, "AVX10_1_512": _BF16,
+    "AVX512_CORE_BF16": _VNNI512 | {"avx512_bf16"}, "AVX512_CORE_FP16": _FP16, "AVX10_1_512": _FP16,
 }
 """What each oneDNN level admits of :data:`FLAGS`; a higher level (AMX, AVX10.2, ``DEFAULT``) admits all."""
 

@@ -63,7 +63,7 @@ def commit(work: Path, env: dict[str, str], message: str, init: bool = False) ->
     sh(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message], work, env)
 
 
-def dvc_smoke(repo_root: Path, data_dir: Path, work: Path) -> DvcSmoke:
+def run_dvc_smoke(repo_root: Path, data_dir: Path, work: Path) -> DvcSmoke:
     """``dvc repro`` of the whole DAG on the smoke profile in a copy of the repository under ``work``."""
     env = copy_repo(repo_root, data_dir, work)
     first = sh([sys.executable, "-m", "dvc", "repro"], work, env)
