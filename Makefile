@@ -35,10 +35,10 @@ run: data  ## the whole pipeline (dvc repro) on the active profile of params.yam
 	@echo "metrics:           $(BIN)/dvc metrics show   |   plots: $(BIN)/dvc plots show"
 	@echo "MLflow runs:       make ui  (prints the training-runs URL; store: $(CURDIR)/mlflow.db)"
 
-ablations: data  ## after `make run`: the imbalance ablations (params.yaml's staged_* variants) trained, evaluated into MLflow, compared (~4 min each on 2 CPU cores)
-	@for v in $$($(BIN)/python -c 'from mtst.config import load_params; print(*[v for v in load_params().train.variants if v.startswith("staged_")])'); do \
+ablations: data  ## after `make run`: the ablations (params.yaml variants with ablation_of) trained, evaluated into MLflow, compared
+	@for v in $$($(BIN)/mtst dag ablations); do \
 	  echo "== $$v"; $(BIN)/mtst train --variant $$v > /dev/null && $(BIN)/mtst evaluate --variant $$v > /dev/null || exit 1; done
-	$(BIN)/mtst compare --eval-root artifacts/eval --out reports > /dev/null
+	$(BIN)/mtst compare > /dev/null
 	@echo "ablation table: $(CURDIR)/reports/comparison.md; later comparisons on the same test rows read them from MLflow"
 
 # The images build in the background while the suite runs (a cold build is minutes of mostly pip); the tests

@@ -30,8 +30,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from mtst.data.datasets import load_split
-from mtst.io import write_json
 from mtst.model import MultiTaskSentenceTransformer
+
+from results import default_out, write_results
 
 
 def median_seconds(work: Callable[[], object], rounds: int) -> float:
@@ -84,7 +85,7 @@ def main() -> None:
     parser.add_argument("--artifacts", default="artifacts")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--test-rows", type=int, default=512)
-    parser.add_argument("--out", default="reports/bench_compute_floor.json")
+    parser.add_argument("--out", default=str(default_out("compute_floor")))
     args = parser.parse_args()
     splits = Path(args.artifacts) / "splits"
     train = load_split(splits, "task_a", "train")["text"].tolist()
@@ -114,7 +115,20 @@ def main() -> None:
     print(f"test encoding (fp32, batch 32): {e['gflop_per_sentence']:.2f} GFLOP a sentence, "
           f"{e['sentences_per_s']:.0f} sentences/s = {e['gflops']:.0f} GFLOP/s, {e['fraction_of_fp32_peak']:.2f} "
           "of the fp32 peak")
-    write_json(Path(args.out), result)
+    rows = [{"work": "peak matrix multiply, fp32", "GFLOP/s": peak["fp32"]},
+            {"work": "peak matrix multiply, bf16", "GFLOP/s": peak["bf16"]},
+            {"work": "encoder step (bf16 autocast, batch 32)", "GFLOP": s["gflop"], "seconds": s["seconds"],
+             "GFLOP/s": s["gflops"], "fraction of peak": s["fraction_of_bf16_peak"]},
+            {"work": "test encoding (fp32, batch 32)", "GFLOP": e["gflop_per_sentence"] * e["sentences"],
+             "seconds": e["sentences"] / e["sentences_per_s"], "GFLOP/s": e["gflops"],
+             "fraction of peak": e["fraction_of_fp32_peak"], "sentences/s": e["sentences_per_s"]}]
+    notes = (f"The heavy work of the pipeline against this machine's matrix-multiply peak, on {result['threads']} "
+             "threads: the encoder step against the bf16 peak, test encoding against the fp32 peak. Near 1, only "
+             "fewer FLOPs make that work faster; well below 1, there is overhead left to cut.")
+    write_results("compute_floor", result, rows, title="Compute floor: work against the matrix-multiply peak",
+                  notes=notes, out=args.out,
+                  columns=["work", "GFLOP", "seconds", "GFLOP/s", "fraction of peak", "sentences/s"])
+    print(f"(full report: {args.out})")
 
 
 if __name__ == "__main__":

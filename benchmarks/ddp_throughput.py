@@ -24,6 +24,10 @@ import yaml
 from mtst.config import read_params_dict
 from mtst.kfp.launch import torchrun_command
 
+from results import default_out, write_results
+from mtst.contracts.training import STAGES
+from mtst.dag import LAYOUT
+
 
 def _variant(steps: int) -> dict:
     return {"description": "throughput probe: every encoder layer trained",
@@ -37,7 +41,7 @@ def run(work: Path, splits: Path, nproc: int, threads: int, batch_size: int) -> 
     out = work / f"nproc{nproc}"
     cmd = torchrun_command(nproc, "probe", params_file=work / "params.yaml", splits=splits, out=out)
     subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": str(threads)}, check=True, capture_output=True)
-    stages = json.loads((out / "stages.json").read_text())
+    stages = json.loads((out / STAGES).read_text())
     timed = next(stage for stage in stages if stage["name"] == "timed")
     return timed["steps"] * batch_size / timed["wall_s"]
 
@@ -45,11 +49,12 @@ def run(work: Path, splits: Path, nproc: int, threads: int, batch_size: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--splits", type=Path, default=Path("artifacts/splits"))
+    parser.add_argument("--splits", type=Path, default=Path(LAYOUT.splits))
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=32, help="global batch, split across processes")
     parser.add_argument("--nproc", type=int, default=2)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", type=Path, default=default_out("ddp_throughput"))
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="mtst-ddp-") as tmp:
@@ -65,6 +70,17 @@ def main() -> None:
     print(f"1 process ({args.cores} threads): {single:.1f} rows/s")
     print(f"{args.nproc} processes ({threads} thread(s) each): {multi:.1f} rows/s")
     print(f"ratio {args.nproc} / 1 processes: {multi / single:.2f}x  (global batch {args.batch_size}, {args.steps} timed steps)")
+    runs = [{"processes": 1, "threads_each": args.cores, "rows_per_s": single, "ratio_to_1_process": 1.0},
+            {"processes": args.nproc, "threads_each": threads, "rows_per_s": multi, "ratio_to_1_process": multi / single}]
+    result = {"settings": {"nproc": args.nproc, "cores": args.cores, "steps": args.steps,
+                           "global_batch_size": args.batch_size, "splits": str(args.splits)},
+              "runs": runs}
+    notes = (f"The same full-encoder stage trained by 1 process and by {args.nproc} torchrun processes, global batch "
+             f"{args.batch_size}, {args.steps} timed steps after a warm-up stage, the CPU's {args.cores} threads split "
+             "between the processes; rows/s of the timed stage as the trainer records it (gloo all-reduce included).")
+    write_results("ddp_throughput", result, runs, title="Training throughput: 1 vs N torchrun processes",
+                  notes=notes, out=args.out)
+    print(f"(full report: {args.out})")
 
 
 if __name__ == "__main__":

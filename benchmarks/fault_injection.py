@@ -1,4 +1,4 @@
-"""Kill every pipeline step at seeded random moments and check it is kill-safe (not a test; see mtst.faults).
+"""Kill every pipeline step at seeded random moments and check it is kill-safe (not a test; see tests/faults).
 
 For each step (the real `mtst` command in a scratch workspace, smoke profile): one clean run records the
 reference outputs; then N times the step is SIGKILLed after a seeded random delay in [0, its clean duration]
@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from mtst.faults import KILLABLE, Workspace, format_table, inject, pipeline_steps, prepare_inputs
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # the harness is a dev-only package of the tests, as pytest imports it
+from faults import KILLABLE, Workspace, format_table, inject, pipeline_steps, prepare_inputs  # noqa: E402
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ pipeline makes them before any node serves them.
 
 Writes the JSON and a Markdown table beside it (``.md``), both naming the CPU. Without a trained model in
 ``--work`` it trains ``frozen`` on the smoke profile's splits there (the test suite's int8 model), scored on
-the default profile's test split (4,000 sentences).
+the default profile's test split (`prepare.test_limit` sentences a task).
 """
 
 from __future__ import annotations
@@ -31,9 +31,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mtst.cpu import CLASS_CAPS, describe
+from mtst.cpu import CLASS_CAPS
 
-TASKS = ("task_a", "task_b")
+from results import default_out, write_results
+from mtst.tasks import TASK_NAMES
+from mtst.contracts.training import MODEL, MODEL_CONFIG
+
+TASKS = TASK_NAMES
 ROWS = ("onnx-int8", "openvino-int8", "openvino-int8 (8-bit weights)", "openvino-bf16")
 """What is measured: the row's backend is its first word (the 8-bit row runs another export of openvino-int8)."""
 CLASSES: dict[str, dict[str, str]] = {"this CPU": {}, **{f"{name} (capped)": env for name, env in CLASS_CAPS.items()}}
@@ -49,7 +53,7 @@ def prepare(work: Path) -> dict[str, str]:
 
     os.environ.setdefault("MTST_ONNX_CACHE", str(work / "onnx-cache"))
     splits, train_dir = work / "splits", work / "train"
-    if not (train_dir / "model" / "mtst.json").exists():
+    if not (train_dir / MODEL / MODEL_CONFIG).exists():
         params = load_params("params.yaml", "smoke")
         test_limit = load_params("params.yaml", "default").prepare.test_limit
         prepare_step.run(params.prepare.model_copy(update={"test_limit": test_limit}), "data", splits)
@@ -103,13 +107,16 @@ def measure(paths: dict[str, str]) -> dict[str, Any]:
     return {"instruction_sets": instruction_sets(), "rows": rows}
 
 
+NOTES = ("Macro-F1 change against torch on the same class, in points (Task A / Task B), on the default profile's "
+         "test sentences; a capped class runs this CPU's oneDNN kernels at that class's instruction sets "
+         "(`mtst.cpu`), torch's too; ONNX Runtime's kernels (`onnx-int8`) ignore the cap, so its capped column is "
+         "this CPU's again. In brackets: the backend that ran and the oneDNN kernels of the int8 MatMuls "
+         "(`jit_gemm`: no VNNI).")
+
+
 def markdown(result: dict[str, Any]) -> str:
-    lines = [f"# int8 and bf16 per CPU class\n\nHost: {result['host']}. Command: `{result['command']}`. "
-             f"Macro-F1 change against torch on the same class, in points (Task A / Task B), on "
-             f"{result['test_rows']} test sentences a task; a capped class runs this CPU's oneDNN kernels at "
-             "that class's instruction sets (`mtst.cpu`), torch's too; ONNX Runtime's kernels (`onnx-int8`) ignore "
-             "the cap, so its capped column is this CPU's again. In brackets: the backend that ran and the oneDNN "
-             "kernels of the int8 MatMuls (`jit_gemm`: no VNNI).\n",
+    """The table: one row per measured backend, one column per CPU class."""
+    lines = [f"Test sentences a task: {result['test_rows']}.\n",
              "| backend | " + " | ".join(result["classes"]) + " |", "|---|" + "---|" * len(result["classes"])]
     for name in ROWS:
         cells = []
@@ -128,14 +135,12 @@ def markdown(result: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, default=Path(".cache/bench-int8"))
-    parser.add_argument("--out", type=Path, default=Path("reports/bench_int8_classes.json"))
+    parser.add_argument("--out", type=Path, default=default_out("int8_classes"))
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # the child: JSON of the paths to measure
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(json.loads(args.measure))))
         return
-    from mtst.io import write_json, write_text
-
     paths = prepare(args.work.resolve())
     classes = {}
     for name, env in CLASSES.items():
@@ -146,10 +151,11 @@ def main() -> None:
     from mtst.data.datasets import load_split
 
     rows = len(load_split(Path(paths["splits"]), "task_a", "test"))
-    result = {"host": describe(), "command": "python benchmarks/int8_classes.py", "test_rows": rows, "classes": classes}
-    write_json(args.out, result)
-    write_text(args.out.with_suffix(".md"), markdown(result))
+    result = {"test_rows": rows, "classes": classes}
+    _, md_path = write_results("int8_classes", result, markdown(result), title="int8 and bf16 per CPU class",
+                               notes=NOTES, out=args.out)
     print(markdown(result))
+    print(f"(written: {args.out}, {md_path})")
 
 
 if __name__ == "__main__":

@@ -45,10 +45,15 @@ from mtst.export.onnx_export import export_onnx, resolve_model_dir
 from mtst.export.onnx_model import OnnxModel
 from mtst.export.openvino_int8 import calibration_sentences, quantise_openvino
 from mtst.export.openvino_model import OpenVinoModel
-from mtst.io import write_json
+from mtst.cpu import describe
 from mtst.model import MultiTaskSentenceTransformer
 
-TASKS = ("task_a", "task_b")
+from results import default_out, write_results
+from mtst.tasks import TASK_NAMES
+from mtst.contracts.training import MODEL, MODEL_CONFIG
+from mtst.dag import LAYOUT
+
+TASKS = TASK_NAMES
 
 
 def smoke_model(work: Path, variant: str) -> tuple[Path, Path]:
@@ -59,7 +64,7 @@ def smoke_model(work: Path, variant: str) -> tuple[Path, Path]:
     splits, train_dir = work / "splits", work / "train" / variant
     if not (splits / "task_a" / "test.jsonl").exists():
         prepare.run(params.prepare, "data", splits)
-    if not (train_dir / "model" / "mtst.json").exists():
+    if not (train_dir / MODEL / MODEL_CONFIG).exists():
         print(f"training {variant} on the smoke profile into {train_dir} ...", flush=True)
         start = time.perf_counter()
         train.run(params, variant, splits, train_dir, show_progress=False)
@@ -118,14 +123,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5, help="timed passes per backend and task")
     parser.add_argument("--speed-sentences", type=int, default=256, help="test sentences per task that are timed")
-    parser.add_argument("--out", type=Path, default=Path("reports/bench_onnx_inference.json"))
+    parser.add_argument("--out", type=Path, default=default_out("onnx_inference"))
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     if args.model:
-        model_dir, splits = resolve_model_dir(args.model), args.splits or Path("artifacts/splits")
-    elif (Path("artifacts/train/staged/model") / "mtst.json").exists() and Path("artifacts/splits").is_dir():
-        model_dir, splits = Path("artifacts/train/staged/model"), Path("artifacts/splits")
+        model_dir, splits = resolve_model_dir(args.model), args.splits or Path(LAYOUT.splits)
+    elif (Path(LAYOUT.train("staged")) / MODEL / MODEL_CONFIG).exists() and Path(LAYOUT.splits).is_dir():
+        model_dir, splits = Path(LAYOUT.train("staged")) / MODEL, Path(LAYOUT.splits)
     else:
         model_dir, splits = smoke_model(args.work, args.variant)
     exports = args.work / "exports"
@@ -176,17 +181,37 @@ def main() -> None:
     settings = {"model": str(model_dir), "splits": str(splits), "threads": args.threads, "batch_size": args.batch_size,
                 "rounds": args.rounds, "speed_sentences": args.speed_sentences, "export_s": export_s,
                 "openvino_bf16_precision": models["openvino_bf16"].precision,
-                "load_average_1min": [load_before[0], load_after[0]], "cpu": _cpu_name()}
-    write_json(args.out, {"settings": settings, "backends": result})
+                "load_average_1min": [load_before[0], load_after[0]], "cpu": describe()}
     _print_table(result, settings)
+    write_results("onnx_inference", {"settings": settings, "backends": result}, _rows(result),
+                  title="Inference: torch vs ONNX Runtime vs OpenVINO", notes=_notes(settings), out=args.out)
     print(f"(full report: {args.out})")
 
 
-def _cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
+def _rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """One table row per backend: speed and ratio to torch per task, macro-F1 and its change, size."""
+    torch_mb = result["torch_fp32"]["size_mb"]
+    rows = []
+    for name, row in result.items():
+        a, b = row["task_a"], row["task_b"]
+        rows.append({"backend": name, "A sentences/s": a["sentences_per_s"], "A ratio": a["ratio_to_torch"],
+                     "B sentences/s": b["sentences_per_s"], "B ratio": b["ratio_to_torch"],
+                     "max abs diff of probabilities": max(a["max_abs_diff"], b["max_abs_diff"]),
+                     "A macro-F1": a["macro_f1"], "A change": a["macro_f1_change"],
+                     "A predictions changed": a["predictions_changed"],
+                     "B macro-F1": b["macro_f1"], "B change": b["macro_f1_change"],
+                     "B predictions changed": b["predictions_changed"],
+                     "size MB": row["size_mb"], "size ratio": row["size_mb"] / torch_mb})
+    return rows
+
+
+def _notes(settings: dict[str, Any]) -> str:
+    return (f"Model `{settings['model']}`, the whole test split of `{settings['splits']}` per task (macro-F1, change "
+            f"against torch fp32 in points); speed on {settings['speed_sentences']} sentences a task, batch "
+            f"{settings['batch_size']}, {settings['threads']} threads each, median of {settings['rounds']} interleaved "
+            f"rounds; `openvino_bf16` computed in {settings['openvino_bf16_precision']}; load average "
+            f"{settings['load_average_1min'][0]:.1f} -> {settings['load_average_1min'][1]:.1f}. Compare ratios within "
+            "one run, not absolute sentences/s across runs.")
 
 
 def _print_table(result: dict[str, Any], settings: dict[str, Any]) -> None:

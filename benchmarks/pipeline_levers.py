@@ -56,8 +56,9 @@ from mtst.contracts.training import TrainFolder
 from mtst.data.datasets import load_split
 from mtst.evaluation.sampling import throughput_sample
 from mtst.evaluation.speed import measure_throughput
-from mtst.io import write_json
 from mtst.model import MultiTaskSentenceTransformer
+
+from results import default_out, write_results
 
 
 def encoder_step_seconds(texts: list[str], rounds: int) -> dict[str, float]:
@@ -242,7 +243,7 @@ def serving_table_seconds(artifacts: Path, rounds: int) -> dict[str, float]:
     from mtst.config import CompareParams
     from mtst.export.backend import calibration_for
 
-    champion = json.loads((artifacts.parent / "reports" / "comparison.json").read_text())["champion"]
+    champion = json.loads((artifacts.parent / LAYOUT.reports / COMPARISON).read_text())["champion"]
     [result] = load_results([artifacts / "eval" / champion])
     tests, _ = split_sentences(result)
     params, model_dir = CompareParams(), Path(result.info.model_dir)
@@ -263,6 +264,9 @@ EXIT_PROBE = """
 import gc, sys, time
 import mlflow, mtst.export.backend, mtst.serving, mtst.steps.evaluate, mtst.tracking
 from mtst.model import MultiTaskSentenceTransformer
+from mtst.contracts.training import SUMMARY
+from mtst.dag import LAYOUT
+from mtst.contracts.comparison import COMPARISON
 MultiTaskSentenceTransformer({"task_a": ["a", "b"]}).encode(["One sentence through the model."])
 print(time.time(), flush=True)
 if sys.argv[1] == "frozen":
@@ -286,10 +290,10 @@ def main() -> None:
     parser.add_argument("--artifacts", type=Path, default=Path("artifacts"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--serving-rounds", type=int, default=1, help="each serving table takes 30-60 s here")
-    parser.add_argument("--out", type=Path, default=Path("reports/bench_pipeline_levers.json"))
+    parser.add_argument("--out", type=Path, default=default_out("pipeline_levers"))
     args = parser.parse_args()
     train_root, splits = args.artifacts / "train", args.artifacts / "splits"
-    train_dirs = sorted(d for d in train_root.iterdir() if (d / "train_summary.json").exists()) if train_root.is_dir() else []
+    train_dirs = sorted(d for d in train_root.iterdir() if (d / SUMMARY).exists()) if train_root.is_dir() else []
     if not train_dirs:
         raise SystemExit(f"no trained variants under {train_root}: run `dvc repro` on the default profile first")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -341,7 +345,15 @@ def main() -> None:
     }
     for lever in levers.values():
         lever["saved_s"], lever["ratio"] = lever["old_s"] - lever["new_s"], lever["old_s"] / lever["new_s"]
-    write_json(args.out, {"levers": levers, "load_average_1min": os.getloadavg()[0], "threads": torch.get_num_threads()})
+    rows = [{"lever": name, "old setting, s": lever["old_s"], "new setting, s": lever["new_s"],
+             "saved, s": lever["saved_s"], "ratio": lever["ratio"], "detail": lever["detail"]}
+            for name, lever in levers.items()]
+    notes = (f"Each lever's old and new setting measured side by side on the pipeline outputs under "
+             f"`{args.artifacts}` ({len(train_dirs)} trained variants) and scaled to one pipeline run; "
+             "read the ratios of one run, not absolute seconds across runs.")
+    write_results("pipeline_levers", {"levers": levers, "load_average_1min": os.getloadavg()[0],
+                                      "threads": torch.get_num_threads()}, rows,
+                  title="Pipeline-speed levers: old vs new setting", notes=notes, out=args.out)
     print(f"{'lever':44s} {'old s':>8s} {'new s':>8s} {'saved s':>8s} {'ratio':>6s}  detail")
     for name, lever in levers.items():
         print(f"{name:44s} {lever['old_s']:8.1f} {lever['new_s']:8.1f} {lever['saved_s']:8.1f} {lever['ratio']:6.2f}  {lever['detail']}")

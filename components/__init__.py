@@ -1,7 +1,7 @@
 """Kubeflow Pipelines components: one per DAG node, each a thin wrapper over ``mtst.steps.<step>.run``.
 
-Wiring only. A component body parses the params sections it received (``mtst.kfp.sections``, the same
-sections as its DVC stage lists), calls its step with the artifact paths KFP hands it, and publishes the
+Wiring only. A component body validates the params sections it received (``mtst.kfp.sections``: those its
+DAG stages read), calls its step with the artifact paths KFP hands it, and publishes the
 results on typed artifacts (``mtst.kfp.publish``). All of them run in one image (built from ``infra/``),
 which has mtst and its locked dependencies installed: nothing is pip-installed at run time. The image
 named here is a default: ``mtst kfp compile --image`` / ``$MTST_KFP_IMAGE`` rewrite every executor's image

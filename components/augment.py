@@ -7,7 +7,7 @@ from components import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
-def augment(augment_params: str, splits: Input[Dataset], augmented: Output[Dataset], metrics: Output[Metrics]):
+def augment(augment_params: dict, splits: Input[Dataset], augmented: Output[Dataset], metrics: Output[Metrics]):
     """Run mtst.steps.augment: <augmented>/task_b/train.jsonl (original rows plus augmented ones)."""
     from mtst.kfp import publish, sections
     from mtst.steps import augment as step

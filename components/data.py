@@ -7,7 +7,7 @@ from components import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
-def data(data_params: str, dataset: Output[Dataset], splits: Output[Dataset], metrics: Output[Metrics]):
+def data(data_params: dict, dataset: Output[Dataset], splits: Output[Dataset], metrics: Output[Metrics]):
     """Materialise both task datasets (mtst.steps.fetch) and write the limited splits (mtst.steps.prepare)."""
     from mtst.kfp import publish, sections
     from mtst.steps import fetch, prepare

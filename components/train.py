@@ -9,7 +9,7 @@ from components import COMPONENT_OPTIONS
 
 
 @dsl.component(**COMPONENT_OPTIONS)
-def train(train_params: str, variant: str, splits: Input[Dataset], augmented: Input[Dataset], model: Output[Model],
+def train(train_params: dict, variant: str, splits: Input[Dataset], augmented: Input[Dataset], model: Output[Model],
           metrics: Output[Metrics], init_from: str = "", init_models: Input[Model] = None, nproc: int = 1,
           checkpoint_root: str = "", pipeline_run_id: str = ""):
     """Run mtst.steps.train for ``variant``: the Model artifact is the train folder (model/, history.jsonl,

@@ -1,12 +1,12 @@
-"""The multi-task pipeline: data -> validate -> augment -> validate (augmented) -> ParallelFor(variant: train ->
-evaluate) -> compare; the same DAG as dvc.yaml.
+"""The multi-task pipeline: the DAG of ``mtst.dag`` (the one dvc.yaml runs) as Kubeflow tasks, a per-variant
+stage fanned out over its wave's variants (``mtst.kfp.settings.PIPELINE_DESCRIPTION`` spells it out).
 
 Wiring only: tasks, their inputs, resources, retries, caching and where MLflow settings come from.
-``build_pipeline(arguments)`` takes its parameters' defaults from ``mtst.kfp.arguments.pipeline_arguments``
-(params.yaml at compile time):
+``build_pipeline(arguments)`` builds it for ``mtst.kfp.arguments.pipeline_arguments`` (params.yaml at compile
+time), which are also its parameters' defaults:
 
-- ``<component>_params``: each component's params sections as JSON (``mtst.kfp.sections``, the sections its
-  DVC stage lists), so a task's cache key changes only with its own params.
+- ``<component>_params``: each component's params sections as a ``dict`` (``mtst.kfp.sections``: the sections
+  its DAG stages read), so a task's cache key changes only with its own params.
 - ``variants``: params.yaml's ``pipeline.variants`` (``mtst.plan``), fanned out with ``dsl.ParallelFor``.
 - ``followup_variants``: ``pipeline.followups`` as ``[{"variant", "init_from"}]``. They train in a second
   ParallelFor after ``collect_init_models`` gathers the first wave's models (``dsl.Collected``); KFP cannot
@@ -22,13 +22,13 @@ optional basic-auth credentials from the Secret named in ``mtst.kfp.settings``; 
 those objects, never their values.
 """
 
-import inspect
 from typing import Any, List
 
 from kfp import dsl, kubernetes
 from kfp.dsl import Markdown
 
 from components import augment, collect_init_models, compare, data, evaluate, train, validate
+from mtst import dag
 from mtst.kfp import settings
 
 RUN_ID = dsl.PIPELINE_JOB_ID_PLACEHOLDER  # the KFP run: one MLflow parent run per pipeline run
@@ -72,64 +72,86 @@ def train_task(train_params, variant, splits, augmented, *, accelerator_type, ac
     return task
 
 
+def _wire(data_params, validate_params, augment_params, train_params, evaluate_params, compare_params, variants,
+          followup_variants, accelerator_type, accelerator_count, train_nproc, checkpoint_pvc, *, followup_wave: bool,
+          parallelism: int | None, retry_backoff: str):
+    """The tasks, one per DAG stage (a per-variant stage: one per variant, in its wave's ParallelFor); the pipeline
+    functions below only declare the parameters. ``checkpoint_pvc``: None without a claim."""
+    data_task = _configure(data(data_params=data_params), "data")
+    splits = data_task.outputs["splits"]
+    validate_task = _configure(validate(validate_params=validate_params, dataset=data_task.outputs["dataset"],
+                                        splits=splits, pipeline_run_id=RUN_ID), "validate")
+    augment_task = _configure(augment(augment_params=augment_params, splits=splits), "augment").after(validate_task)
+    augmented = augment_task.outputs["augmented"]
+    # like dvc.yaml's validate_augmented: the augmented split passes the same rules before training
+    validate_augmented = _configure(validate(validate_params=validate_params, splits=splits, augmented=augmented,
+                                             pipeline_run_id=RUN_ID),
+                                    "validate").set_display_name(_display("validate_augmented"))
+    training = {"accelerator_type": accelerator_type, "accelerator_count": accelerator_count, "nproc": train_nproc,
+                "checkpoint_pvc": checkpoint_pvc, "retry_backoff": retry_backoff}
+
+    with dsl.ParallelFor(variants, parallelism=parallelism) as variant:
+        train_step = train_task(train_params, variant, splits, augmented, **training).after(validate_augmented)
+        eval_task = _configure(evaluate(evaluate_params=evaluate_params, model=train_step.outputs["model"],
+                                        splits=splits, pipeline_run_id=RUN_ID), "evaluate")
+    evaluations = dsl.Collected(eval_task.outputs["evaluation"])
+
+    if not followup_wave:
+        compare_task = compare(compare_params=compare_params, evaluations=evaluations, pipeline_run_id=RUN_ID)
+    else:
+        init_task = _configure(collect_init_models(followup_variants=followup_variants,
+                                                   models=dsl.Collected(train_step.outputs["model"])), "compare")
+        with dsl.ParallelFor(followup_variants, parallelism=parallelism) as followup:
+            followup_train = train_task(train_params, followup.variant, splits, augmented,
+                                        init_from=followup.init_from, init_models=init_task.outputs["init_models"],
+                                        **training).set_display_name(_display("train_followup"))
+            followup_eval = _configure(evaluate(evaluate_params=evaluate_params, model=followup_train.outputs["model"],
+                                                splits=splits, pipeline_run_id=RUN_ID),
+                                       "evaluate").set_display_name(_display("evaluate_followup"))
+        compare_task = compare(compare_params=compare_params, evaluations=evaluations,
+                               followup_evaluations=dsl.Collected(followup_eval.outputs["evaluation"]),
+                               pipeline_run_id=RUN_ID)
+    _configure(compare_task, "compare")
+    return compare_task.outputs["comparison"]
+
+
+def _display(stage: str) -> str:
+    """The KFP task name of a DAG stage whose component runs other stages too (``validate_augmented``)."""
+    return dag.stage(stage).name.replace("_", "-")
+
+
 def build_pipeline(arguments: dict[str, Any], *, parallelism: int | None = None, checkpoint_claim: bool = False,
                    retry_backoff: str = settings.TRAIN_RETRY_BACKOFF):
-    """The pipeline, its parameters' defaults from ``arguments`` (``pipeline_arguments``); a follow-up wave
-    when ``arguments["followup_variants"]`` has any; ``parallelism`` caps each ParallelFor,
-    ``checkpoint_claim`` mounts a checkpoint claim (named by the ``checkpoint_pvc`` parameter) on training,
-    ``retry_backoff`` is the wait before a failed training task's first retry."""
+    """The pipeline for ``arguments`` (``pipeline_arguments``): a follow-up wave when
+    ``arguments["followup_variants"]`` has any; ``parallelism`` caps each ParallelFor, ``checkpoint_claim``
+    mounts a checkpoint claim (named by the ``checkpoint_pvc`` parameter) on training, ``retry_backoff`` is the
+    wait before a failed training task's first retry.
 
-    def multitask_pipeline(data_params: str, validate_params: str, augment_params: str, train_params: str,
-                           evaluate_params: str, compare_params: str, variants: List[str],
+    The parameters' defaults are ``arguments`` too, given to ``kfp.compiler.Compiler.compile`` as
+    ``pipeline_parameters`` (kfp.local gets them as the run's arguments). Without a claim the pipeline has no
+    ``checkpoint_pvc`` parameter at all: a Kubernetes volume cannot be mounted conditionally at run time (an
+    empty claim name fails the pod), so a parameter there would be one that does nothing."""
+    wave = {"followup_wave": bool(arguments["followup_variants"]), "parallelism": parallelism,
+            "retry_backoff": retry_backoff}
+
+    def multitask_pipeline(data_params: dict, validate_params: dict, augment_params: dict, train_params: dict,
+                           evaluate_params: dict, compare_params: dict, variants: List[str],
                            followup_variants: List[dict],
                            accelerator_type: str = settings.DEFAULT_ACCELERATOR_TYPE,
                            accelerator_count: int = settings.DEFAULT_ACCELERATOR_COUNT,
-                           train_nproc: int = settings.DEFAULT_TRAIN_NPROC, checkpoint_pvc: str = "") -> Markdown:
-        data_task = _configure(data(data_params=data_params), "data")
-        splits = data_task.outputs["splits"]
-        validate_task = _configure(validate(validate_params=validate_params, dataset=data_task.outputs["dataset"],
-                                            splits=splits), "validate")
-        validation = validate_task.outputs["report"]
-        augment_task = _configure(augment(augment_params=augment_params, splits=splits), "augment").after(validate_task)
-        augmented = augment_task.outputs["augmented"]
-        # like dvc.yaml's validate_augmented: the augmented split passes the same rules before training
-        validate_augmented = _configure(validate(validate_params=validate_params, splits=splits, augmented=augmented),
-                                        "validate").set_display_name("validate-augmented")
-        training = {"accelerator_type": accelerator_type, "accelerator_count": accelerator_count,
-                    "nproc": train_nproc, "checkpoint_pvc": checkpoint_pvc if checkpoint_claim else None,
-                    "retry_backoff": retry_backoff}
+                           train_nproc: int = settings.DEFAULT_TRAIN_NPROC) -> Markdown:
+        return _wire(data_params, validate_params, augment_params, train_params, evaluate_params, compare_params,
+                     variants, followup_variants, accelerator_type, accelerator_count, train_nproc, None, **wave)
 
-        with dsl.ParallelFor(variants, parallelism=parallelism) as variant:
-            train_step = train_task(train_params, variant, splits, augmented, **training).after(validate_augmented)
-            eval_task = _configure(evaluate(evaluate_params=evaluate_params, model=train_step.outputs["model"],
-                                            splits=splits, validation=validation, pipeline_run_id=RUN_ID),
-                                   "evaluate")
-        evaluations = dsl.Collected(eval_task.outputs["evaluation"])
+    def multitask_pipeline_with_checkpoint_claim(
+            data_params: dict, validate_params: dict, augment_params: dict, train_params: dict,
+            evaluate_params: dict, compare_params: dict, variants: List[str], followup_variants: List[dict],
+            accelerator_type: str = settings.DEFAULT_ACCELERATOR_TYPE,
+            accelerator_count: int = settings.DEFAULT_ACCELERATOR_COUNT,
+            train_nproc: int = settings.DEFAULT_TRAIN_NPROC, checkpoint_pvc: str = "") -> Markdown:
+        return _wire(data_params, validate_params, augment_params, train_params, evaluate_params, compare_params,
+                     variants, followup_variants, accelerator_type, accelerator_count, train_nproc, checkpoint_pvc,
+                     **wave)
 
-        if not followup_wave:
-            compare_task = compare(compare_params=compare_params, evaluations=evaluations, pipeline_run_id=RUN_ID)
-        else:
-            init_task = _configure(collect_init_models(followup_variants=followup_variants,
-                                                       models=dsl.Collected(train_step.outputs["model"])), "compare")
-            with dsl.ParallelFor(followup_variants, parallelism=parallelism) as followup:
-                followup_train = train_task(train_params, followup.variant, splits, augmented,
-                                            init_from=followup.init_from, init_models=init_task.outputs["init_models"],
-                                            **training)
-                followup_eval = _configure(evaluate(evaluate_params=evaluate_params,
-                                                    model=followup_train.outputs["model"], splits=splits,
-                                                    validation=validation, pipeline_run_id=RUN_ID), "evaluate")
-            compare_task = compare(compare_params=compare_params, evaluations=evaluations,
-                                   followup_evaluations=dsl.Collected(followup_eval.outputs["evaluation"]),
-                                   pipeline_run_id=RUN_ID)
-        _configure(compare_task, "compare")
-        return compare_task.outputs["comparison"]
-
-    followup_wave = bool(arguments["followup_variants"])
-    # The parameters' defaults are params.yaml's values (kfp reads them from the signature). Without a claim the
-    # pipeline has no ``checkpoint_pvc`` parameter at all: a Kubernetes volume cannot be mounted conditionally
-    # at run time (an empty claim name fails the pod), so kfp must not pass it (it keeps its unused default).
-    signature = inspect.signature(multitask_pipeline)
-    multitask_pipeline.__signature__ = signature.replace(parameters=[
-        p.replace(default=arguments[p.name]) if p.name in arguments else p
-        for p in signature.parameters.values() if checkpoint_claim or p.name != "checkpoint_pvc"])
-    return dsl.pipeline(name=settings.PIPELINE_NAME, description=settings.PIPELINE_DESCRIPTION)(multitask_pipeline)
+    chosen = multitask_pipeline_with_checkpoint_claim if checkpoint_claim else multitask_pipeline
+    return dsl.pipeline(name=settings.PIPELINE_NAME, description=settings.PIPELINE_DESCRIPTION)(chosen)

@@ -17,7 +17,7 @@ from mtst.comparison.decision import decision, select_champion
 from mtst.comparison.results import load_results
 from mtst.comparison.statistics import macro_f1, paired_bootstrap
 from mtst.contracts.comparison import MultitaskVsSeparate, Prediction
-from mtst.evaluation.errors import ComparisonError
+from mtst.comparison.errors import ComparisonError
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

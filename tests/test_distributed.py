@@ -54,7 +54,7 @@ def _train(work, out: str, nproc: int, *extra: str, failpoints: str = "") -> sub
     args = ["-m", "mtst.cli", "train", "--variant", "ddp_check", "--params", str(work / "params.yaml"),
             "--splits", str(work / "splits"), "--out", str(work / out), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MTST_EMBEDDING_CACHE": str(work / "cache"),
-           "MTST_FAILPOINTS": failpoints}
+           "MTST_FAILPOINTS": failpoints, "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}  # rank 0 logs
     if nproc > 1:
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}",
                f"--master-port={free_port()}", *args]

@@ -44,11 +44,11 @@ def evaluated(train_dirs, mini_splits, tmp_path_factory):
     uri = f"sqlite:///{root / 'store' / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.setenv("MTST_PIPELINE_ID", f"eval-{uuid.uuid4().hex[:8]}")
+        pipeline_id = f"eval-{uuid.uuid4().hex[:8]}"
         result = evaluate.run(FAST, train_dirs["staged"], mini_splits, root / "eval", metrics_path=root / "metrics" / "staged.json",
-                              tracking=TrackingParams())
+                              tracking=TrackingParams(), pipeline_id=pipeline_id)
         rerun = evaluate.run(FAST, train_dirs["staged"], mini_splits, root / "eval2",
-                             tracking=TrackingParams(log_model=False))
+                             tracking=TrackingParams(log_model=False), pipeline_id=pipeline_id)
     return {"root": root, "uri": uri, "result": result, "rerun": rerun, "out": root / "eval", "splits": mini_splits,
             "train": train_dirs["staged"]}
 
@@ -171,6 +171,44 @@ def test_rerun_replaces_the_variant_child_run(evaluated):
     assert [r.info.run_id for r in children] == [second["run_id"]]
     assert client.get_run(first["run_id"]).info.lifecycle_stage == "deleted"
     assert second["model_uri"] is None  # log_model: false
+
+
+def test_evaluation_adds_to_the_child_run_its_training_logged(train_dirs, mini_splits, tmp_path, monkeypatch):
+    """train logs the training part, evaluate adds its part to that same child; evaluating again logs the training
+    part afresh (evaluate.* params cannot change on a run), so there is always exactly one child per variant."""
+    from mlflow import MlflowClient
+
+    from mtst import tracking as mt
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tracking, pipeline_id = TrackingParams(log_model=False), f"reuse-{uuid.uuid4().hex[:8]}"
+    tracker = mt.Tracker.open(tracking)
+    parent = mt.pipeline_run(tracker, pipeline_id=pipeline_id)
+    trained = mt.log_training(tracker, parent, train_dirs["staged"], tracking, mini_splits)
+    client = MlflowClient(tracking_uri=uri)
+    child = client.get_run(trained.run_id)
+    assert child.data.tags["mtst.stage"] == "train" and "test.task_a.macro_f1" not in child.data.metrics
+    assert child.data.params["variant.loss_weights.task_b"] == "2.0" and "train.wall_s" in child.data.metrics
+    assert sorted(trained.stage_run_ids) == ["heads", "unfreeze"]
+
+    first = evaluate.run(FAST, train_dirs["staged"], mini_splits, tmp_path / "eval", tracking=tracking,
+                         pipeline_id=pipeline_id)["mlflow"]
+    assert (first["parent_run_id"], first["run_id"], first["stage_run_ids"]) == \
+        (parent, trained.run_id, trained.stage_run_ids)
+    assert first["history_metrics"] == trained.history_metrics
+    child = client.get_run(trained.run_id)
+    assert child.data.tags["mtst.stage"] == "evaluate" and "test.task_a.macro_f1" in child.data.metrics
+    assert child.data.params["evaluate.split"] == "test" and child.data.tags["mtst.test_data_hash"]
+    inputs = {i.dataset.name for i in child.inputs.dataset_inputs}
+    assert inputs == {"task_a/train", "task_b/train", "task_a/test", "task_b/test"}
+
+    second = evaluate.run(FAST.model_copy(update={"throughput_repeats": 2}), train_dirs["staged"], mini_splits,
+                          tmp_path / "eval2", tracking=tracking, pipeline_id=pipeline_id)["mlflow"]
+    children = client.search_runs([second["experiment_id"]], f"tags.`mlflow.parentRunId` = '{parent}'")
+    assert [r.info.run_id for r in children] == [second["run_id"]] != [trained.run_id]
+    assert children[0].data.params["evaluate.throughput_repeats"] == "2"
+    assert children[0].data.params["variant.loss_weights.task_b"] == "2.0"
 
 
 def test_unfinished_training_folder_is_a_clear_error(tmp_path, mini_splits):

@@ -16,6 +16,7 @@ from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 from typer.testing import CliRunner
 
+from mtst import dag
 from mtst.cli import app
 from mtst.config import ConfigError, load_params, read_params_dict
 from mtst.kfp import artifacts, checkpoints, launch, publish, sections, settings
@@ -102,8 +103,10 @@ def test_compiled_dag(compiled, repo_root):
     # like its DVC stage; the variants are params.yaml's pipeline key, in two waves (mtst.plan)
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     params = read_params_dict(repo_root / "params.yaml")
-    for component, names in sections.SECTIONS.items():
-        assert json.loads(inputs[f"{component}_params"]["defaultValue"]) == {n: params[n] for n in names}
+    for component in sections.COMPONENT_STAGES:
+        names = sections.component_sections(component)
+        assert inputs[f"{component}_params"]["parameterType"] == "STRUCT"
+        assert sections.plain(inputs[f"{component}_params"]["defaultValue"]) == {n: params[n] for n in names}
         spec_inputs = spec["components"][f"comp-{component}"]["inputDefinitions"]["parameters"]
         assert [name for name in spec_inputs if name.endswith("_params")] == [f"{component}_params"]
     assert "params_json" not in inputs
@@ -116,6 +119,71 @@ def test_compiled_dag(compiled, repo_root):
     assert inputs["train_nproc"] == {"defaultValue": 1.0, "isOptional": True, "parameterType": "NUMBER_INTEGER"}
     assert "checkpoint_pvc" not in inputs and info["checkpoint_pvc"] is None
     assert spec["components"]["comp-train"]["inputDefinitions"]["parameters"]["nproc"]["parameterType"] == "NUMBER_INTEGER"
+
+
+def _task_graph(spec: dict) -> tuple[dict[str, dict], list[tuple[list[str], list[str]]]]:
+    """The compiled pipeline's component tasks by display name (loop bodies included), and its dependency edges
+    as (the tasks waited for, the tasks waiting): a loop waits, and is waited for, as all of its tasks."""
+    root = spec["root"]["dag"]["tasks"]
+    body = {name: spec["components"][task["componentRef"]["name"]]["dag"]["tasks"]
+            for name, task in root.items() if "parameterIterator" in task}
+    tasks = {task["taskInfo"]["name"]: task for scope in (root, *body.values()) for name, task in scope.items()
+             if name not in body}
+
+    def members(scope: dict, name: str) -> list[str]:
+        loop = body.get(name) if scope is root else None
+        return [t["taskInfo"]["name"] for t in loop.values()] if loop else [scope[name]["taskInfo"]["name"]]
+
+    edges = [(members(scope, upstream), members(scope, name)) for scope in (root, *body.values())
+             for name, task in scope.items() for upstream in task.get("dependentTasks", [])]
+    return tasks, edges
+
+
+def test_compiled_tasks_follow_the_dag_declaration(compiled):
+    """Every stage of mtst.dag has its component's task, and the task graph is the DAG's: a task runs after the
+    tasks that write what its stage reads (its deps among the other stages' outs), and waits for nothing else
+    (between the waves, the gathering of the first wave's models stands for the follow-ups' source models)."""
+    _, spec, _, _ = compiled
+    tasks, edges = _task_graph(spec)
+    component = {stage: c for c, stages in sections.COMPONENT_STAGES.items() for stage in stages}
+    assert sorted(component) == sorted(s.name for s in dag.STAGES)  # each stage: one component
+    assert set(settings.RESOURCES) == set(sections.COMPONENT_STAGES)
+    # a stage's task: the one its component runs for it alone (named for the stage), else its component's only one
+    task_of = {s.name: s.name.replace("_", "-") if s.name.replace("_", "-") in tasks else component[s.name]
+               for s in dag.STAGES}
+    for stage, task in task_of.items():
+        assert tasks[task]["componentRef"]["name"].startswith(f"comp-{component[stage]}"), (stage, task)
+    assert set(tasks) - set(task_of.values()) == {"collect-init-models"}
+
+    # the first wave's variant "s" is the source of the follow-up "f"
+    names = {"variants": ("s", None), "followups": ("f", "s"), None: (None, None)}
+    def paths(stage: dag.Stage, kinds: tuple[str, ...]) -> list[str]:
+        return [p for kind in kinds for p in stage.paths(kind, *names[stage.foreach])]
+
+    writers = {path: s.name for s in dag.STAGES for path in paths(s, ("outs", "metrics", "uncached_outs"))}
+    expected = {(task_of[writers[out]], task_of[s.name]) for s in dag.STAGES for dep in paths(s, ("deps",))
+                for out in writers if out == dep or out.startswith(f"{dep}/")}
+    expected = {(a, b) for a, b in expected if a != b}  # fetch -> prepare: within the data task
+    expected.remove(("train", "train-followup"))  # through the gathering task
+    expected |= {("train", "collect-init-models"), ("collect-init-models", "train-followup")}
+
+    waits = {task: set() for task in tasks}
+    for upstream, downstream in edges:
+        for task in downstream:
+            waits[task].update(upstream)
+    def runs_after(task: str) -> set[str]:
+        found, todo = set(), list(waits[task])
+        while todo:
+            if (name := todo.pop()) not in found:
+                found.add(name)
+                todo += waits[name]
+        return found
+
+    for before, after in sorted(expected):
+        assert before in runs_after(after), f"{after} may run before {before}, whose output it reads"
+    for upstream, downstream in edges:
+        assert any((a, b) in expected for a in upstream for b in downstream), \
+            f"{downstream} waits for {upstream}, which writes nothing it reads"
 
 
 def test_compiled_resources_accelerators_and_artifact_types(compiled):
@@ -193,8 +261,8 @@ def test_cli_compile_image_variants_and_profile(tmp_path, repo_root, monkeypatch
     assert root["compare"]["dependentTasks"] == ["for-loop-1"]
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     smoke = read_params_dict("params.yaml", "smoke")
-    assert json.loads(inputs["train_params"]["defaultValue"]) == {"model": smoke["model"], "train": smoke["train"]}
-    assert json.loads(inputs["compare_params"]["defaultValue"])["pipeline"] == {"variants": ["frozen"], "followups": {}}
+    assert sections.plain(inputs["train_params"]["defaultValue"]) == {"model": smoke["model"], "train": smoke["train"]}
+    assert inputs["compare_params"]["defaultValue"]["pipeline"] == {"variants": ["frozen"], "followups": {}}
     assert inputs["accelerator_count"]["defaultValue"] == 0
     assert inputs["train_nproc"]["defaultValue"] == 2
     zero = runner.invoke(app, ["kfp", "compile", "--out", str(out), "--train-nproc", "0"])
@@ -269,11 +337,33 @@ def test_sections_keep_other_tasks_cache_keys(repo_root):
     changed = {k for k in after if after[k] != before[k]}
     assert changed == {"train_params"}
     with pytest.raises(ConfigError, match="sections \\['model'\\] are not the data task's"):
-        sections.parse("data", json.dumps({"model": {}}))
-    with pytest.raises(ValueError, match="not valid JSON"):
-        sections.parse("train", "{nope")
+        sections.parse("data", {"model": {}})
+    with pytest.raises(ConfigError, match="train_params must be a mapping"):
+        sections.parse("train", '{"model": {}}')
+    with pytest.raises(ConfigError, match="(?s)pipeline parameter data_params: .*test_limit"):
+        sections.parse("data", {"prepare": {"test_limit": "many"}})
     params = sections.parse("train", before["train_params"], {"head_a_frozen": "staged"})
     assert params.train.variants["head_a_frozen"].init_from == "staged"
+
+
+def test_sections_survive_kfps_parameter_values(repo_root):
+    """What a task receives went through kfp's protobuf values (no null; every number a double): it validates
+    to the same params as the profile read directly, nulls (the full profile's limits) included."""
+    from google.protobuf import json_format
+    from kfp.compiler.pipeline_spec_builder import to_protobuf_value
+
+    from mtst.config import Params
+
+    for profile in (None, "smoke", "full"):
+        raw = read_params_dict(repo_root / "params.yaml", profile)
+        for name, sent in sections.section_arguments(raw).items():
+            component = name.removesuffix("_params")
+            received = json_format.MessageToDict(to_protobuf_value(sent))  # raises on a None
+            expected = {s: raw[s] for s in sections.component_sections(component) if s in raw}
+            assert sections.plain(received) == expected, (profile, name)
+            assert sections.parse(component, received) == Params.model_validate(expected), (profile, name)
+    assert sections.section_arguments(read_params_dict(repo_root / "params.yaml", "full"))["data_params"][
+        "prepare"]["test_limit"] == sections.NULL
 
 
 # --- the helpers the components call inside the image ----------------------------------------------------------
@@ -410,7 +500,7 @@ def test_train_variant_under_torchrun_writes_the_model(mini_splits, repo_root, t
     raw["train"].update(batch_size=8, embedding_cache=False, checkpoint_every=1000, variants={"tiny": TINY_VARIANT})
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     out = tmp_path / "model"
-    train_params = json.dumps({"model": raw["model"], "train": raw["train"]})  # the train task's sections
+    train_params = sections.section_arguments(raw)["train_params"]  # the train task's sections
     summary = launch.train_variant(train_params, "tiny", mini_splits, out, checkpoint_dir=tmp_path / "ckpt", nproc=2)
     assert summary["world_size"] == 2 and summary["steps"] == 4 and summary["variant"] == "tiny"
     assert json.loads((out / "train_summary.json").read_text()) == summary

@@ -37,7 +37,6 @@ def local_env(tmp_path, monkeypatch, repo_root):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow' / 'mlflow.db'}")
     monkeypatch.setenv("NLTK_DATA", str(repo_root / ".cache" / "nltk_data"))
     monkeypatch.delenv("MTST_PIPELINE_ID", raising=False)
-    monkeypatch.delenv("MTST_PIPELINE_RUN_ID", raising=False)
     (tmp_path / "mlflow").mkdir()
     return tmp_path
 

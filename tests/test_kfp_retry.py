@@ -22,7 +22,7 @@ import pytest
 from safetensors.torch import load_file
 
 from mtst.config import read_params_dict
-from mtst.kfp import checkpoints, launch, settings
+from mtst.kfp import checkpoints, launch, sections, settings
 from pipelines.multitask_pipeline import train_task
 
 VARIANT = "retried"
@@ -30,15 +30,15 @@ STEPS = 10
 KILL_AFTER = 4  # steps: a retry that started over would write a checkpoint with fewer (2), which the test sees
 
 
-def retry_params(repo_root: Path) -> str:
+def retry_params(repo_root: Path) -> dict:
     """The smoke profile with one small variant whose encoder trains on the CPU (steps slow enough to kill it
     mid-run), a checkpoint every 2 steps, and one thread (the reference run in this process then adds in the
-    same order). The train task's sections (model, train) as JSON."""
+    same order). The train task's sections (model, train), as the pipeline passes them."""
     raw = read_params_dict(repo_root / "params.yaml", "smoke")
     raw["train"].update(batch_size=8, threads=1, device="cpu", checkpoint_every=2, variants={VARIANT: {
         "description": "encoder and heads, a few steps", "augment": False,
         "stages": [{"name": "all", "encoder": "all", "max_steps": STEPS, "lr_head": 0.01, "warmup_ratio": 0.0}]}})
-    return json.dumps({"model": raw["model"], "train": raw["train"]})
+    return sections.section_arguments(raw)["train_params"]
 
 
 def descendants(pid: int) -> list[int]:
@@ -113,7 +113,7 @@ def test_killed_training_task_is_retried_and_resumes(mini_splits, repo_root, tmp
     from mtst.kfp.local import run_locally
 
     @dsl.pipeline(name="mtst-train-retry")
-    def train_only(train_params: str, variant: str, accelerator_type: str = "nvidia.com/gpu",
+    def train_only(train_params: dict, variant: str, accelerator_type: str = "nvidia.com/gpu",
                    accelerator_count: int = 0, train_nproc: int = 1):
         splits = dsl.importer(artifact_uri=str(mini_splits), artifact_class=Dataset, reimport=False)
         train_task(train_params, variant, splits.output, splits.output, accelerator_type=accelerator_type,

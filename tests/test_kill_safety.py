@@ -1,6 +1,6 @@
 """Every step is kill-safe: the real `mtst` command, SIGKILLed at seeded random moments and at the commit
 instants (mtst.failpoints), leaves its previous outputs or none, never partial ones, and its re-run gives the
-clean run's files (see mtst.faults; benchmarks/fault_injection.py runs the same with more kills).
+clean run's files (see tests/faults; benchmarks/fault_injection.py runs the same with more kills).
 
 The quick steps run in `make test`; augment, and evaluate / compare / predict (which need a trained model) are
 marked slow.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mtst.faults import (
+from faults import (
     MARKER,
     Kill,
     Rerun,
@@ -119,7 +119,7 @@ def test_strays_are_found_where_interrupted_writes_leave_them(tmp_path: Path, re
 def test_timings_are_loose_on_a_rerun_and_scores_are_not():
     """The serving table's rates, ratio and reason (which quotes the ratio) differ between clean runs; its
     scores and its choice must not."""
-    from mtst.faults import loose_key
+    from faults import loose_key
 
     for key in ("serving.rows.0.task_sentences_per_s.task_a", "serving.rows.0.sentences_per_s",
                 "serving.rows.2.ratio_to_torch", "serving.reason", "rows.0.wall_s", "mlflow.run_id"):

@@ -201,12 +201,27 @@ def test_verdicts_pair_by_seed():
     assert compare(small, 250, "staged", "single_b", "multitask", tolerance=0.1)["verdict"] == "hurts"
 
 
+def test_the_curve_compares_what_the_recipes_declare(repo_root):
+    """The single-task baseline is the Task B-only variant; the augmentation pair is a variant and its ablation
+    without augmentation (``ablation_of``), both found in the grid's variants."""
+    from mtst.config import load_params
+    from mtst.curve.grid import comparisons
+
+    params = load_params(repo_root / "params.yaml")
+    assert comparisons(params) == ("single_b", ("staged", "staged_noaug"))
+    smoke = load_params(repo_root / "params.yaml", "smoke")  # frozen and single_b: no augmentation pair
+    assert comparisons(smoke) == ("single_b", None)
+
+
+PAIRS = {"single": "single_b", "augmentation": ("staged", "staged_noaug")}
+
+
 def test_paragraph_says_where_multitask_helps_and_augmentation_stops_paying():
     results = _results({
         (250, "staged"): [0.60, 0.62, 0.61], (250, "staged_noaug"): [0.55, 0.56, 0.555], (250, "single_b"): [0.50, 0.52, 0.51],
         (1000, "staged"): [0.70, 0.72, 0.71], (1000, "staged_noaug"): [0.70, 0.72, 0.71], (1000, "single_b"): [0.70, 0.72, 0.71],
         (None, "staged"): [0.80, 0.82, 0.81], (None, "staged_noaug"): [0.81, 0.83, 0.82], (None, "single_b"): [0.85, 0.87, 0.86]})
-    curve = summarize(results, tolerance=1.0)
+    curve = summarize(results, tolerance=1.0, **PAIRS)
     assert curve["sizes"] == [250, 1000, None]
     text = curve["paragraph"]
     assert "Multi-task `staged` against single-task `single_b`: helps at 250 Task B rows; ties at 1,000 Task B " \
@@ -215,14 +230,14 @@ def test_paragraph_says_where_multitask_helps_and_augmentation_stops_paying():
     assert "single_b` against" not in text  # the single-task model is the baseline, never compared with itself
     never = summarize(_results({(250, "staged"): [0.60, 0.62, 0.61], (250, "staged_noaug"): [0.60, 0.62, 0.61],
                                 (1000, "staged"): [0.70, 0.72, 0.71], (1000, "staged_noaug"): [0.71, 0.73, 0.72]}),
-                      tolerance=1.0)["paragraph"]
+                      tolerance=1.0, **PAIRS)["paragraph"]
     assert "Augmentation pays at no size measured." in never and "stops paying" not in never
     late = summarize(_results({(250, "staged"): [0.60, 0.62, 0.61], (250, "staged_noaug"): [0.60, 0.62, 0.61],
                                (2000, "staged"): [0.70, 0.72, 0.71], (2000, "staged_noaug"): [0.68, 0.70, 0.69]}),
-                     tolerance=1.0)["paragraph"]
+                     tolerance=1.0, **PAIRS)["paragraph"]
     assert "helps at 2,000 Task B rows; ties at 250 Task B rows." in late
     assert "does not stop paying within the sizes measured: it still helps at the largest, 2,000 rows." in late
     assert "every size" not in late
     always = summarize(_results({(250, "staged"): [0.62, 0.64, 0.63], (250, "staged_noaug"): [0.60, 0.62, 0.61]}),
-                       tolerance=1.0)["paragraph"]
+                       tolerance=1.0, **PAIRS)["paragraph"]
     assert "Augmentation pays at every size measured." in always

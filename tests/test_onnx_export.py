@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from mtst.config import ConfigError, load_params
 from mtst.data.datasets import load_split
-from mtst.evaluation.errors import ModelNotFoundError
+from mtst.export.errors import ModelNotFoundError
 
 runner = CliRunner()
 TASKS = ("task_a", "task_b")

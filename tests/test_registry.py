@@ -61,13 +61,13 @@ def test_alias_moves_only_to_a_better_model_on_the_same_test_data(train_dirs, mi
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.delenv("MTST_PIPELINE_RUN_ID", raising=False)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
 
     def evaluate_all(variants, splits, name):
-        monkeypatch.setenv("MTST_PIPELINE_ID", f"{name}-{uuid.uuid4().hex[:8]}")
+        pipeline_id = f"{name}-{uuid.uuid4().hex[:8]}"
         return {v: (tmp_path / name / v, evaluate.run(FAST_EVALUATE, train_dirs[v], splits, tmp_path / name / v,
-                                                        tracking=TrackingParams())["mean_macro_f1"]) for v in variants}
+                                                        tracking=TrackingParams(), pipeline_id=pipeline_id)["mean_macro_f1"])
+                for v in variants}
 
     def compare_(dirs, name, params=COMPARE):
         summary = compare.run(params, dirs, tmp_path / name, tracking=TrackingParams())

@@ -41,7 +41,7 @@ def work(repo_root, data_dir, tmp_path_factory) -> Path:
 def _train(work: Path, out: str, *extra: str, failpoints: str = "", params: Path | None = None,
            splits: Path | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "mtst.cli", "train", "--variant", "staged", "--params", str(params or work / "params.yaml"),
-           "--splits", str(splits or work / "splits"), "--out", str(work / out), *extra]
+           "--splits", str(splits or work / "splits"), "--out", str(work / out), "--no-track", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MTST_EMBEDDING_CACHE": str(work / "cache")}
     env.pop("MTST_FAILPOINTS", None)
     if failpoints:

@@ -8,9 +8,10 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mtst.comparison.serving import Measured, choose, rows, serving_metrics
+from mtst.comparison.serving import Measured, choose, rows
 from mtst.config import CompareParams, ConfigError, load_params
 from mtst.contracts.comparison import Serving
+from mtst.tracking.comparison import serving_metrics
 
 
 def _m(rate_a: float, rate_b: float, f1_a: float, f1_b: float, size: float = 80.0) -> Measured:

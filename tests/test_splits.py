@@ -42,7 +42,7 @@ def test_task_b_keeps_domains_in_every_split(task_frames):
 
 
 def test_prepare_limits_task_b_train_only(data_dir, tmp_path, task_frames):
-    summary = prepare.run(PrepareParams(task_b_train_limit=300), data_dir, tmp_path)
+    summary = prepare.run(PrepareParams(task_b_train_limit=300, test_limit=None), data_dir, tmp_path)
     train_b = load_split(tmp_path, "task_b", "train")
     assert len(train_b) == 300 == summary["task_b"]["train"]["total"]
     assert set(train_b["label"]) == {"negative", "neutral", "positive"}
@@ -50,7 +50,7 @@ def test_prepare_limits_task_b_train_only(data_dir, tmp_path, task_frames):
     full_train = task_frames["task_b"]
     assert set(train_b["id"]) <= set(full_train.loc[full_train["split"] == "train", "id"])
     test_b = load_split(tmp_path, "task_b", "test")
-    assert len(test_b) == (full_train["split"] == "test").sum()  # the test split is never limited
+    assert len(test_b) == (full_train["split"] == "test").sum()  # test_limit None: the test split is whole
     share_full = full_train[full_train["split"] == "train"]["label"].value_counts(normalize=True)
     share_small = train_b["label"].value_counts(normalize=True)
     assert (share_full - share_small).abs().max() < 0.01

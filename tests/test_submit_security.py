@@ -4,7 +4,6 @@ with a certificate made here), and credentials inside tracking.uri are masked in
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 import subprocess
@@ -59,12 +58,16 @@ def kfp_home(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_token_is_never_sent_over_plain_http_to_another_host(kfp_home):
+def test_token_is_never_sent_over_plain_http_to_another_host(kfp_home, monkeypatch):
     start = time.monotonic()
     result = runner.invoke(app, ["kfp", "submit", "--host", "http://kfp.example.invalid:8080", "--token", "bearer-xyz",
                                  "--profile", "smoke"])
     assert result.exit_code == 2, result.output
     assert "refusing to send the bearer token over plain HTTP" in result.output
+    monkeypatch.setenv("MTST_KFP_TOKEN", "bearer-from-env")  # the same token, from the environment setting
+    from_env = runner.invoke(app, ["kfp", "submit", "--host", "http://kfp.example.invalid:8080", "--profile", "smoke"])
+    assert from_env.exit_code == 2 and "refusing to send the bearer token over plain HTTP" in from_env.output
+    monkeypatch.delenv("MTST_KFP_TOKEN")
     assert time.monotonic() - start < 10  # refused before compiling or connecting
     missing = runner.invoke(app, ["kfp", "submit", "--host", "https://kfp.example.invalid", "--profile", "smoke",
                                   "--ssl-ca-cert", str(kfp_home / "none.pem")])
@@ -136,7 +139,7 @@ def test_private_ca_and_redacted_tracking_uri(kfp_home, tls_server, tmp_path):
     assert all(r.headers.get("authorization") == "Bearer bearer-xyz" for r in server.requests)
     (run_call,) = server.calls("run_service_create_run")
     for name in ("evaluate_params", "compare_params"):  # the sections with tracking
-        sent = json.loads(run_call.json["runtime_config"]["parameters"][name])
+        sent = run_call.json["runtime_config"]["parameters"][name]
         assert sent["tracking"]["uri"] == "https://alice:***@mlflow.example"
     assert "hunter2" not in result.stdout
 

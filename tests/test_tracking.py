@@ -14,14 +14,14 @@ import pytest
 import requests
 
 from mtst.config import TrackingParams
-from mtst.evaluation.errors import TrackingError
-from mtst.tracking import Tracker, preflight, resolve_tracking_uri
+from mtst.tracking.errors import TrackingError
+from mtst.tracking import Tracker, pipeline_run, preflight, resolve_tracking_uri
 
 
-def test_run_logged_over_http_is_returned_by_the_server(mlflow_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("MTST_PIPELINE_ID", f"http-{uuid.uuid4().hex[:8]}")
+def test_run_logged_over_http_is_returned_by_the_server(mlflow_server, tmp_path):
     tracker = Tracker.open(TrackingParams(experiment="roundtrip"), uri=mlflow_server.uri)
-    parent = tracker.pipeline_run({"prepare": {"task_b_train_limit": 300}})
+    parent = pipeline_run(tracker, {"prepare": {"task_b_train_limit": 300}},
+                          pipeline_id=f"http-{uuid.uuid4().hex[:8]}")
     child = tracker.create_run("frozen", {"mtst.role": "variant", "mtst.variant": "frozen"}, parent=parent)
     tracker.log_params(child, {"train.lr_head": "0.01", "train.stages.0.name": "heads"})
     assert tracker.log_metrics(child, [("loss/task_a", 1.5 - 0.1 * s, s) for s in range(5)]) == 5
@@ -97,19 +97,20 @@ def test_cli_stops_before_evaluating_when_the_server_is_unreachable(train_dirs, 
 
 PARENT = """
 import sys
-from mtst.tracking import Tracker
-print(Tracker.open().pipeline_run())
+from mtst.tracking import Tracker, pipeline_run
+print(pipeline_run(Tracker.open(), pipeline_id=sys.argv[1]))
 """
 
 
 def _parent_in_subprocess(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-c", PARENT], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-c", PARENT, "pipeline-under-test"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def test_separate_processes_share_one_parent_run(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MTST_PIPELINE_ID": "pipeline-under-test"}
-    env.pop("MTST_PIPELINE_RUN_ID", None)
+    env = {k: v for k, v in os.environ.items() if k != "MTST_PIPELINE_ID"}
+    env["MLFLOW_TRACKING_URI"] = uri
     Tracker.open(uri=uri)  # create the store first, as the first pipeline step would
     # two steps of one pipeline run starting at the same moment (kfp runs variants in parallel)
     procs = [_parent_in_subprocess(env) for _ in range(2)]
@@ -130,11 +131,6 @@ def test_separate_processes_share_one_parent_run(tmp_path):
     out, err = later.communicate(timeout=120)
     assert later.returncode == 0, err
     assert out.strip().splitlines()[-1] not in (ids[0], "")
-
-    # an explicit run id wins over the lookup
-    explicit = _parent_in_subprocess({**env, "MTST_PIPELINE_RUN_ID": ids[0]})
-    out, err = explicit.communicate(timeout=120)
-    assert out.strip().splitlines()[-1] == ids[0]
 
 
 def test_tracked_pipeline_layout_over_http(tracked_pipeline, train_dirs):
@@ -221,7 +217,10 @@ def test_dataset_inputs_name_the_splits_a_variant_trained_and_was_tested_on(tmp_
 
     from mtst.contracts.evaluation import VariantInfo
     from mtst.contracts.training import TrainedParams, TrainSummary
-    from mtst.tracking.datasets import log_inputs, variant_inputs
+    from mtst.tracking.datasets import log_inputs, testing_inputs, training_inputs
+
+    def variant_inputs(summary, info):  # what the training run and the evaluation log, together
+        return training_inputs(summary, info.splits_dir) + testing_inputs(info)
 
     splits = tmp_path / "artifacts" / "splits"
     rows = {task: [{"id": f"{task}-{i}", "text": f"sentence {i} of {task}", "label": "x" if i % 2 else "y"}

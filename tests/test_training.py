@@ -108,9 +108,23 @@ def test_steps_for_counts_all_tasks():
     assert steps_for(0.5, {"task_a": 640}, 32) == 10
 
 
-def test_frozen_variant_keeps_encoder_bitwise_and_writes_outputs(smoke, tmp_path):
+def test_frozen_variant_keeps_encoder_bitwise_and_writes_outputs(smoke, tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    from mtst.config import TrackingParams
+
     params, splits = smoke
-    summary = train.run(params, "frozen", splits, tmp_path / "frozen", show_progress=False)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    summary = train.run(params, "frozen", splits, tmp_path / "frozen", show_progress=False,
+                        tracking=TrackingParams(log_model=False), pipeline_id="train-test")
+    logged = summary.pop("mlflow")  # train logs its own run: the training part of the variant's child
+    child = MlflowClient(tracking_uri=uri).get_run(logged["run_id"])
+    assert child.data.tags["mtst.variant"] == "frozen" and child.data.tags["mtst.stage"] == "train"
+    assert child.data.tags["mlflow.parentRunId"] == logged["parent_run_id"] and child.info.status == "FINISHED"
+    assert child.data.metrics["train.steps"] == summary["steps"] and set(logged["stage_run_ids"]) == {
+        s["name"] for s in json.loads((tmp_path / "frozen" / "stages.json").read_text())}
+    assert not (tmp_path / "frozen" / "mlflow.json").exists()
     out = tmp_path / "frozen"
     trained = load_file(str(out / "model" / "encoder" / "model.safetensors"))
     original = load_file(str(default_encoder_path() / "model.safetensors"))

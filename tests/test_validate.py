@@ -165,3 +165,30 @@ def test_a_split_file_without_a_required_column_fails_the_columns_rule(splits, t
         validate.run(ValidateParams(), broken, None, data_dir=None)
     assert info.value.rules == {"columns"}
     assert "validation.jsonl: [columns]" in str(info.value) and "missing column(s) ['group']" in str(info.value)
+
+
+def test_the_pipelines_report_is_logged_on_its_parent_run(splits, tmp_path, monkeypatch):
+    """validate records its own report: artifacts, numbers and outcome on the pipeline's parent run; a re-run
+    changes nothing visible (the same artifacts, the same values)."""
+    from mlflow import MlflowClient
+
+    from mtst.config import TrackingParams
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    out = tmp_path / "validation"
+    first = validate.run(ValidateParams(), splits, out, data_dir=None, tracking=TrackingParams(), pipeline_id="v-1")
+    again = validate.run(ValidateParams(), splits, out, data_dir=None, tracking=TrackingParams(), pipeline_id="v-1")
+    assert first["mlflow"] == again["mlflow"] and first["mlflow"]["logged_as"] == "validation"
+    client = MlflowClient(tracking_uri=uri)
+    parent = client.get_run(first["mlflow"]["parent_run_id"])
+    assert parent.data.tags["mtst.role"] == "pipeline" and parent.data.tags["mtst.pipeline_id"] == "v-1"
+    assert parent.data.tags["mtst.validation_success"] == "true"
+    rows = read_rows(splits / "task_a" / "test.jsonl")
+    assert parent.data.metrics["validation.batches.splits/task_a/test.rows"] == len(rows)
+    assert {a.path for a in client.list_artifacts(parent.info.run_id, "validation")} >= {
+        "validation/report.json", "validation/data_docs"}
+    history = client.get_metric_history(parent.info.run_id, "validation.batches.splits/task_a/test.rows")
+    assert {m.value for m in history} == {len(rows)}
+    untracked = validate.run(ValidateParams(), splits, tmp_path / "plain", data_dir=None)  # no tracking: no parent
+    assert "mlflow" not in untracked

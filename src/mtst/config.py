@@ -1,9 +1,15 @@
 """Typed parameters: ``Params``, all of ``params.yaml`` (one pydantic model per section, defined in
 ``mtst.sections``), loaded with its profile overlays.
 
-DVC tracks each section separately, so a step reads only its own section and a change to one variant's
-training params does not invalidate data preparation. Profiles (``profiles/<name>.yaml``) are partial
-overlays deep-merged onto ``params.yaml``; ``mtst params use <profile>`` writes the merge back so DVC sees it.
+Where a value lives: each setting's type, bounds, default value and meaning are its pydantic field (the one home);
+``params.yaml`` is the copy DVC reads and tracks per section, and ``tests/test_params.py`` fails when a value there
+differs from its field's default. The recipes (``train.variants``) and the plan (``pipeline``) are data, declared
+only in params.yaml. A profile (``profiles/<name>.yaml``) holds only what differs from the defaults;
+``mtst params use <profile>`` writes the defaults of every key any profile sets, then the profile's values, into
+params.yaml (so ``use default`` undoes ``use smoke``), keeping the file's comments.
+
+DVC tracks each section separately, so a step reads only its own section and a change to one variant's training
+params does not invalidate data preparation.
 """
 
 from __future__ import annotations
@@ -98,11 +104,8 @@ def read_params_dict(path: str | Path = "params.yaml", profile: str | None = Non
     path = Path(path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
     raw = raw or {}
-    if profile:
-        overlay_path = path.parent / "profiles" / f"{profile}.yaml"
-        if not overlay_path.exists():
-            raise ConfigError(f"profile {profile!r}: {overlay_path} does not exist")
-        raw = deep_merge(raw, yaml.safe_load(overlay_path.read_text(encoding="utf-8")) or {})
+    for keys, value in profile_values(path, profile) if profile else ():
+        _put(raw, keys, copy.deepcopy(value))
     return raw
 
 
@@ -113,8 +116,74 @@ def load_params(path: str | Path = "params.yaml", profile: str | None = None) ->
         raise ConfigError(f"{path}{f' + profile {profile}' if profile else ''}: {exc}") from None
 
 
+def profile_overlay(path: str | Path, profile: str) -> dict[str, Any]:
+    """``profiles/<profile>.yaml`` beside ``path`` (a partial params mapping)."""
+    overlay_path = Path(path).parent / "profiles" / f"{profile}.yaml"
+    if not overlay_path.exists():
+        raise ConfigError(f"profile {profile!r}: {overlay_path} does not exist")
+    return yaml.safe_load(overlay_path.read_text(encoding="utf-8")) or {}
+
+
+def leaf_keys(mapping: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every key path of a nested mapping that ends in a value (a list is a value)."""
+    keys: list[tuple[str, ...]] = []
+    for key, value in mapping.items():
+        keys += leaf_keys(value, (*prefix, key)) if isinstance(value, dict) and value else [(*prefix, key)]
+    return keys
+
+
+def default_value(keys: tuple[str, ...]) -> Any:
+    """The default of the setting at ``keys`` (``("prepare", "test_limit")``): its pydantic field's, JSON-shaped."""
+    model: type[BaseModel] = Params
+    for depth, key in enumerate(keys):
+        field = model.model_fields.get(key)
+        if field is None:
+            raise ConfigError(f"{'.'.join(keys)}: no such setting")
+        nested = _model_of(field.annotation)
+        if depth < len(keys) - 1:
+            if nested is None:
+                raise ConfigError(f"{'.'.join(keys)}: {'.'.join(keys[:depth + 1])} has no sub-settings")
+            model = nested
+            continue
+        if field.is_required():
+            raise ConfigError(f"{'.'.join(keys)}: has no default (declared in params.yaml only)")
+        value = field.get_default(call_default_factory=True)
+        return value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    raise ConfigError("an empty key")
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model a field holds (``X`` or ``X | None``), else None."""
+    import typing
+
+    candidates = [annotation, *typing.get_args(annotation)]
+    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+
+
+def profile_values(path: str | Path, profile: str) -> list[tuple[tuple[str, ...], Any]]:
+    """What selecting ``profile`` sets, in order: every key any profile beside ``path`` sets, to its default (so a
+    profile never inherits another's values), then the profile's own values."""
+    overlay = profile_overlay(path, profile)
+    profiled = {keys for other in sorted((Path(path).parent / "profiles").glob("*.yaml"))
+                for keys in leaf_keys(profile_overlay(path, other.stem))}
+    values: list[tuple[tuple[str, ...], Any]] = [(keys, default_value(keys)) for keys in sorted(profiled)]
+    for keys in leaf_keys(overlay):
+        value: Any = overlay
+        for key in keys:
+            value = value[key]
+        values.append((keys, value))
+    return values
+
+
+def _put(document: Any, keys: tuple[str, ...], value: Any) -> None:
+    for key in keys[:-1]:
+        document = document.setdefault(key, {})
+    document[keys[-1]] = value
+
+
 def write_profile(path: str | Path, profile: str) -> None:
-    """Merge a profile overlay into ``path`` (atomically), keeping its comments, anchors and other values.
+    """Write ``profile`` into ``path`` (atomically): every key any profile sets back to its default, then the
+    profile's values; comments, anchors and other values kept.
 
     ruamel's round-trip mode edits the YAML in place, so ``mtst params use`` does not strip the
     documentation that lives in params.yaml's comments.
@@ -124,10 +193,6 @@ def write_profile(path: str | Path, profile: str) -> None:
     from mtst.io import atomic_path
 
     path = Path(path)
-    overlay_path = path.parent / "profiles" / f"{profile}.yaml"
-    if not overlay_path.exists():
-        raise ConfigError(f"profile {profile!r}: {overlay_path} does not exist")
-    overlay = yaml.safe_load(overlay_path.read_text(encoding="utf-8")) or {}
     rt = YAML()
     rt.preserve_quotes = True
     rt.width = 4096  # never re-wrap long flow-style lines
@@ -135,17 +200,34 @@ def write_profile(path: str | Path, profile: str) -> None:
     rt.representer.add_representer(type(None), lambda r, _: r.represent_scalar("tag:yaml.org,2002:null", "null"))
     document = rt.load(path.read_text(encoding="utf-8"))
 
-    def merge(target: Any, values: dict[str, Any]) -> None:
-        for key, value in values.items():
-            if isinstance(value, dict) and isinstance(target.get(key), dict):
-                merge(target[key], value)
-            else:
-                target[key] = value
-
-    merge(document, overlay)
+    for keys, value in profile_values(path, profile):
+        if _plain(_get(document, keys)) != value:  # an unchanged node keeps its style and comment
+            _put(document, keys, _flow(value))
     Params.model_validate(_plain(document))  # refuse to write an invalid file
     with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
         rt.dump(document, fh)
+
+
+def _get(document: Any, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(document, dict) or key not in document:
+            return _MISSING
+        document = document[key]
+    return document
+
+
+_MISSING = object()
+
+
+def _flow(value: Any) -> Any:
+    """A list as a flow-style YAML sequence (``[1, 2]``), as params.yaml writes its lists."""
+    if not isinstance(value, list):
+        return value
+    from ruamel.yaml.comments import CommentedSeq
+
+    seq = CommentedSeq(value)
+    seq.fa.set_flow_style()
+    return seq
 
 
 def _plain(node: Any) -> Any:

@@ -4,11 +4,14 @@ from mtst.config import ConfigError
 from mtst.contracts import ContractError
 from mtst.data.files import DataFileError
 from mtst.data.sources import SourceError
-from mtst.evaluation.errors import ComparisonError, EvaluationError, ModelNotFoundError, TrackingError
+from mtst.comparison.errors import ComparisonError
+from mtst.evaluation.errors import EvaluationError
+from mtst.export.errors import ModelNotFoundError
 from mtst.augment.wordnet import WordNetMissing
 from mtst.validation.report import ValidationFailed
 from mtst.io import OutputFolderError
 from mtst.locking import FolderLocked
+from mtst.tracking.errors import TrackingError
 from mtst.training.fingerprint import FingerprintMismatch
 
 

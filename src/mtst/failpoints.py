@@ -13,16 +13,10 @@ import os
 import signal
 from collections import Counter
 
-ENV = "MTST_FAILPOINTS"
+from mtst.environment import Environment, env_name
+
+ENV = env_name("failpoints")
 _hits: Counter[str] = Counter()
-
-
-def _plan() -> dict[str, int]:
-    plan = {}
-    for item in filter(None, (part.strip() for part in os.environ.get(ENV, "").split(","))):
-        name, _, count = item.partition("=")
-        plan[name.strip()] = int(count or 1)
-    return plan
 
 
 def failpoint(name: str) -> None:
@@ -30,5 +24,5 @@ def failpoint(name: str) -> None:
     if ENV not in os.environ:
         return
     _hits[name] += 1
-    if _plan().get(name) == _hits[name]:
+    if Environment.current().failpoints.get(name) == _hits[name]:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -23,8 +23,9 @@ import pandas as pd
 
 from mtst.redaction import redact_uri
 from mtst.config import TrackingParams
+from mtst.contracts.training import MODEL, MODEL_CONFIG
 from mtst.data.files import DataFileError, load
-from mtst.evaluation.errors import ModelNotFoundError
+from mtst.export.errors import ModelNotFoundError
 from mtst.export.backend import load_backend
 from mtst.export.layout import is_export
 from mtst.io import write_jsonl
@@ -61,8 +62,8 @@ def load_predictor(model: str | Path, batch_size: int = 64, tracking_params: Tra
     path = Path(ref)
     if (path / "MLmodel").exists():
         return _mlflow_predictor(str(path), tracking_params)
-    for candidate in (path, path / "model"):  # a saved model folder, or a training folder holding model/
-        if (candidate / "mtst.json").exists() or is_export(candidate):
+    for candidate in (path, path / MODEL):  # a saved model folder, or a training folder holding model/
+        if (candidate / MODEL_CONFIG).exists() or is_export(candidate):
             loaded = load_backend(candidate, backend)
             return LoadedModel(lambda texts: predict_frame(loaded, texts, batch_size), str(candidate.resolve()),
                                details={"backend": getattr(loaded, "backend", backend)})  # what runs it

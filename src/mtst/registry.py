@@ -2,19 +2,19 @@
 
 Why: ``mtst compare`` runs after every pipeline run, a smoke run or another dataset too, and ``mtst predict``
 follows the alias when no ``--model`` is given. Moving the alias to whatever was compared last let a smoke
-model (mean macro-F1 0.600) replace the default run's (0.754) without a word. So:
+model replace the default run's far better one without a word. So:
 
 - every registered version carries what its number means, as model version tags: the selection metric and
   value, the test-set hash (``mtst.test_data_hash``: sha256 over the split name and every test row's task, id
-  and true label, read from the evaluation's ``predictions/``, so a DVC and a kfp run of the same data agree)
+  and true label, ``mtst.evaluation.testset``, so a DVC and a kfp run of the same data agree)
   and the data hash (``mtst.data_hash``, the md5 ``data.dvc`` records);
 - the candidate (this run's best variant) is always registered as a version (versions are cheap; a re-run of
   ``compare`` reuses the version of the same run), but the alias moves to it only when it strictly beats the
   current champion by the selection metric on the same test data and data, or when forced
   (``compare.force_champion``). A champion measured on other test data, by another metric, or without those
   tags (registered before they existed) keeps the alias: the numbers do not compare;
-- the decision, with the versions and values of both, is returned for ``reports/comparison.md`` and the
-  parent run, and tagged on the candidate's version (``mtst.registry_decision``);
+- the decision, with the versions and values of both, is returned for the comparison report and the parent
+  run (``mtst.tracking.comparison``), and tagged on the candidate's version (``mtst.registry_decision``);
 - a version also records the backend that serves it (``mtst.backend``: the serving table's choice, see
   ``mtst.comparison.serving``); the same run served by another backend is another version. The backend does
   not enter the decision: the selection value is the variant's, as its evaluation measured it.
@@ -24,20 +24,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mtst.comparison.results import Result
 from mtst.contracts.comparison import MeasuredModel, RegistryOutcome
-from mtst.evaluation.testset import rows_digest
 from mtst.run_tags import (BACKEND, DATA_HASH, REGISTRY_DECISION as DECISION, RUN_ID, SELECTION_METRIC as METRIC,
                            SELECTION_VALUE as VALUE, TEST_DATA_HASH, VARIANT)
 
 PROMOTED, KEPT = "promoted", "kept"
-
-
-def test_data_hash(result: Result) -> str | None:
-    """The digest of the test rows the metrics were computed on (``mtst.evaluation.testset``); None when the
-    evaluation folder has no predictions for one of its tasks."""
-    return rows_digest(result.info.split if result.info else "test",
-                       {task: [(r.id, r.label) for r in result.predictions(task)] for task in result.tasks})
 
 
 class Measured(MeasuredModel):

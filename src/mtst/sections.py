@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mtst.backends import BackendName
+from mtst.tasks import TASK_NAMES
 
 
 class Section(BaseModel):
@@ -44,10 +45,10 @@ class PrepareParams(Section):
     """Limits applied on top of the fixed splits: the scarce Task B training set, and caps for fast profiles."""
 
     seed: int = 13
-    task_a_train_limit: int | None = Field(None, ge=1)
+    task_a_train_limit: int | None = Field(4000, ge=1, description="cap on Task A training rows: abundant, capped for CPU time")
     task_b_train_limit: int | None = Field(2000, ge=1)
-    validation_limit: int | None = Field(None, ge=1, description="cap on validation rows per task (checked after every stage)")
-    test_limit: int | None = Field(None, ge=1, description="cap on test rows per task (fast profiles only)")
+    validation_limit: int | None = Field(500, ge=1, description="cap on validation rows per task (checked after every stage)")
+    test_limit: int | None = Field(2000, ge=1, description="cap on test rows per task")
 
 
 class ModelParams(Section):
@@ -66,7 +67,7 @@ class ValidateParams(Section):
     max_chars: int = Field(5000, ge=1, description="longest allowed text, in characters")
     min_per_class: int = Field(10, ge=1, description="rows every declared label needs in every split")
     max_imbalance_ratio: float | None = Field(20.0, gt=1, description="largest/smallest class above this: a warning")
-    labels: dict[Literal["task_a", "task_b"], list[str]] = Field(
+    labels: dict[Literal[TASK_NAMES], list[str]] = Field(
         default_factory=dict, description="declared label set per task; default: the source's labels")
     sample_rows: int = Field(5, ge=1, le=100, description="offending rows shown per failed expectation")
 
@@ -108,9 +109,9 @@ class EvaluateParams(Section):
     split: Literal["validation", "test"] = "test"
     batch_size: int = Field(32, ge=1)
     ece_bins: int = Field(15, ge=2, description="equal-width confidence bins for expected calibration error")
-    throughput_sentences: int = Field(512, ge=8, description="test sentences timed for sentences/s")
+    throughput_sentences: int = Field(256, ge=8, description="test sentences timed for sentences/s")
     throughput_batch_size: int = Field(32, ge=1)
-    throughput_repeats: int = Field(3, ge=1, description="timed passes; the median counts")
+    throughput_repeats: int = Field(1, ge=1, description="timed passes, the median counts (compare re-times the models side by side)")
     seed: int = 13
     backend: BackendName = Field(
         "torch", description="what runs the model for the metrics, the timing and the logged pyfunc "
@@ -193,12 +194,12 @@ class CurveParams(Section):
     variants: list[str] = Field(["frozen", "staged", "staged_noaug", "single_b"], min_length=1,
                                 description="train.variants to train at every point (none may be a follow-up)")
     epoch_scale: float = Field(1.0, gt=0, description="multiplies train.epoch_scale for the curve's points")
-    lr_scales: list[float] = Field([1.0], min_length=1,
+    lr_scales: list[float] = Field([1.0, 2.0], min_length=1,
                                    description="the tuning budget, the same for every variant: each point trains "
                                                "its variant once per scale (every stage's learning rates multiplied) "
                                                "and keeps the one with the best Task B validation macro-F1")
     tune_on: Literal["every_seed", "first_seed"] = Field(
-        "every_seed", description="every_seed: each point tries every lr scale; first_seed: the first seed's points "
+        "first_seed", description="every_seed: each point tries every lr scale; first_seed: the first seed's points "
                                   "try them all and the other seeds train the scale chosen there for their size and "
                                   "variant (the budget tuned once, its result repeated over seeds)")
     out: str = Field("reports", description="folder of learning_curve.{md,png,json}")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from mlflow.pyfunc import PythonModel
 
-from mtst.backends import RUNTIME_OF
+from mtst.backends import backend_named
 
 MODEL_ARTIFACT = "mtst_model"
 LABEL_SUFFIX, PROBA_INFIX = "_label", "_proba_"
@@ -80,8 +80,9 @@ def pip_requirements(backend: str = "torch") -> list[str]:
     from importlib.metadata import version
 
     packages = ["mlflow", "torch", "transformers", "safetensors", "numpy", "pandas", "tqdm"]
-    if backend != "torch":
-        packages += [RUNTIME_OF[backend]]
+    runtime = backend_named(backend).runtime
+    if runtime not in packages:
+        packages.append(runtime)
     return [f"{name}=={version(name).split('+')[0]}" for name in packages]
 
 
@@ -95,12 +96,10 @@ def log_pyfunc(model_dir: str | Path, model: Any, example_texts: Sequence[str], 
     from mlflow.models import infer_signature
 
     import mtst
-    from mtst.export.backend import BACKENDS, export_for, load_backend
+    from mtst.export.backend import export_for, load_backend
 
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     artifact = Path(model_dir)
-    if backend != "torch":
+    if backend_named(backend).export is not None:  # not torch: the pyfunc serves the export that backend runs
         if getattr(model, "backend", "torch") == backend:  # already that backend's export: log it as measured
             artifact = Path(model.model_file).parent
         else:

@@ -1,5 +1,6 @@
-"""The evaluate → compare part of the pipeline over the fixture variants, logged over HTTP to a real
-``mlflow server`` exactly as ``mtst evaluate`` / ``mtst compare`` do (MLFLOW_TRACKING_URI points at it)."""
+"""The validate → evaluate → compare part of the pipeline over the fixture variants (trained untracked, so each
+evaluation logs its variant's training part too), logged over HTTP to a real ``mlflow server`` exactly as
+``mtst validate`` / ``mtst evaluate`` / ``mtst compare`` do (MLFLOW_TRACKING_URI points at it)."""
 
 from __future__ import annotations
 
@@ -34,20 +35,20 @@ def run_tracked_pipeline(uri: str, train_dirs: Any, splits: Path, root: Path) ->
     from mtst.steps import compare, evaluate, validate
 
     validation = root / "validation"  # the real validate step: report.json + GX Data Docs, logged on the parent
-    validate.run(ValidateParams(), splits, validation, data_dir=None)
     pipeline_id = f"test-{uuid.uuid4().hex[:8]}"
     tracking = TrackingParams()
     eval_dirs, evaluations = {}, {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.setenv("MTST_PIPELINE_ID", pipeline_id)
         mp.setenv("MTST_ONNX_CACHE", str(root / "onnx-cache"))  # the serving table's exports: not the repo's cache
-        mp.delenv("MTST_PIPELINE_RUN_ID", raising=False)
+        validate.run(ValidateParams(), splits, validation, data_dir=None, tracking=tracking,
+                     pipeline_params={"profile": "test", "variants": VARIANTS}, pipeline_id=pipeline_id)
         for variant in VARIANTS:
             eval_dirs[variant] = root / "eval" / variant
             evaluations[variant] = evaluate.run(FAST_EVALUATE, train_dirs[variant], splits, eval_dirs[variant],
                                                 metrics_path=root / "metrics" / f"{variant}.json", tracking=tracking,
-                                                validation_dir=validation,
-                                                pipeline_params={"profile": "test", "variants": VARIANTS})
-        summary = compare.run(FAST_COMPARE, list(eval_dirs.values()), root / "reports", tracking=tracking)
+                                                pipeline_params={"profile": "test", "variants": VARIANTS},
+                                                pipeline_id=pipeline_id)
+        summary = compare.run(FAST_COMPARE, list(eval_dirs.values()), root / "reports", tracking=tracking,
+                              pipeline_id=pipeline_id)
     return TrackedPipeline(uri, pipeline_id, eval_dirs, evaluations, summary, root / "reports", validation, tracking)

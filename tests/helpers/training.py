@@ -54,7 +54,7 @@ RECIPES: dict[str, Recipe] = {
     "frozen": Recipe(description="Linear probe: encoder frozen, both heads trained."),
     "staged": Recipe(unfreeze_steps=4, weight_b=2.0, description="Heads, then the top block unfrozen; Task B up-weighted."),
     "staged_static": Recipe(unfreeze_steps=4, weight_b=1.0, description="As staged, with static equal loss weights.",
-                            extra={"loss_weighting": "static"}),
+                            extra={"loss_weighting": "static", "ablation_of": "staged"}),
     "single_a": Recipe(tasks=("task_a",), unfreeze_steps=4, description="Task A alone, same recipe as staged."),
     "single_b": Recipe(tasks=("task_b",), unfreeze_steps=4, description="Task B alone, same recipe as staged."),
 }

@@ -11,6 +11,7 @@ import gc
 import typer
 
 from mtst.cli.curve import curve
+from mtst.cli.dag import dag_app
 from mtst.cli.data import augment, data_app, validate, wordnet_app
 from mtst.cli.experiment import compare, evaluate, train, ui
 from mtst.cli.inference import embed, export, predict
@@ -25,17 +26,17 @@ for _name, _command in (("train", train), ("embed", embed), ("validate", validat
 app.add_typer(data_app, name="data")
 app.add_typer(params_app, name="params")
 app.add_typer(kfp_app, name="kfp")
+app.add_typer(dag_app, name="dag")
 app.add_typer(wordnet_app, name="wordnet")
 
 
 def main() -> None:
     """The console entry (``mtst``, ``python -m mtst.cli``): the app, then a quick interpreter shutdown.
 
-    Why ``gc.freeze()``: a command that imported torch and transformers leaves the interpreter ~1.4 s of
-    garbage collection over their millions of objects at shutdown, once per command, 17 times in one
-    ``dvc repro``. Frozen objects are skipped by those last collections; the rest of the exit (atexit
-    handlers, flushed streams, the exit code) is as usual. Measured on the AMX Xeon, from a command's last
-    line to the end of its process: 1.59 s without, 0.20 s with (``tests/test_cli_exit.py`` checks it)."""
+    Why ``gc.freeze()``: a command that imported torch and transformers leaves the interpreter a long garbage
+    collection over their millions of objects at shutdown, once per command, in every stage of a ``dvc repro``.
+    Frozen objects are skipped by those last collections; the rest of the exit (atexit handlers, flushed
+    streams, the exit code) is as usual (``tests/test_cli.py`` checks them)."""
     try:
         app(prog_name="mtst")
     finally:

@@ -1,5 +1,6 @@
-"""What every ``mtst`` command shares: the --params/--profile options, the user-error exit and the JSON
-output, so that each command module holds only its own commands."""
+"""What every ``mtst`` command shares: the --params/--profile options, the tracking options of the steps that
+record to MLflow (--track, --pipeline-id), the user-error exit and the JSON output, so that each command module
+holds only its own commands."""
 
 from __future__ import annotations
 
@@ -11,8 +12,16 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from mtst.environment import env_name
+
 ParamsOpt = Annotated[Path, typer.Option("--params", help="params.yaml to read")]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="overlay profiles/<name>.yaml (smoke, default, full)")]
+TrackOpt = Annotated[bool, typer.Option("--track/--no-track", help="log to MLflow (params.yaml tracking.enabled)")]
+# The pipeline run's identity, the one place MTST_PIPELINE_ID (mtst.environment) is read: DVC users export it to group the steps of
+# one pipeline run under their own id; the steps themselves take it as the explicit ``pipeline_id``.
+PipelineIdOpt = Annotated[str | None, typer.Option(
+    "--pipeline-id", envvar=env_name("pipeline_id"), help="the pipeline run whose MLflow parent run this step logs "
+    "under; default: git commit + data hash + params hash")]
 
 F = TypeVar("F", bound=Callable[..., Any])
 

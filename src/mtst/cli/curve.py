@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mtst.dag import LAYOUT
 from mtst.cli.common import ParamsOpt, ProfileOpt, echo_json, user_errors
 
 
@@ -28,8 +29,8 @@ def curve(sizes: Annotated[list[str] | None, typer.Option("--sizes", help="Task 
                                                                "option); default curve.lr_scales")] = None,
           tune_on: Annotated[str | None, typer.Option("--tune-on", help="every_seed | first_seed; default "
                                                      "curve.tune_on")] = None,
-          data: Annotated[Path, typer.Option(help="datasets from `mtst data fetch`")] = Path("data"),
-          root: Annotated[Path, typer.Option(help="where the points train and evaluate")] = Path("artifacts/curve"),
+          data: Annotated[Path, typer.Option(help="datasets from `mtst data fetch`")] = Path(LAYOUT.data),
+          root: Annotated[Path, typer.Option(help="where the points train and evaluate")] = Path(LAYOUT.curve_root),
           out: Annotated[Path | None, typer.Option(help="report folder; default curve.out")] = None,
           track: Annotated[bool, typer.Option("--track/--no-track", help="log to MLflow (tracking.enabled)")] = True,
           params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:

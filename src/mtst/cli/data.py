@@ -8,8 +8,10 @@ from typing import Annotated
 
 import typer
 
-from mtst.cli.common import ParamsOpt, ProfileOpt, echo_json, user_errors
-from mtst.config import load_params
+from mtst.dag import LAYOUT
+from mtst.cli.common import ParamsOpt, PipelineIdOpt, ProfileOpt, TrackOpt, echo_json, user_errors
+from mtst.config import load_params, read_params_dict
+from mtst.tasks import TASK_NAMES
 
 data_app = typer.Typer(no_args_is_help=True, help="Materialise and split the datasets.")
 wordnet_app = typer.Typer(no_args_is_help=True, help="WordNet (Debian wordnet-base) for synonym augmentation.")
@@ -17,7 +19,7 @@ wordnet_app = typer.Typer(no_args_is_help=True, help="WordNet (Debian wordnet-ba
 
 @data_app.command("fetch")
 @user_errors
-def data_fetch(out: Annotated[Path, typer.Option(help="output folder (tracked by data.dvc)")] = Path("data"),
+def data_fetch(out: Annotated[Path, typer.Option(help="output folder (tracked by data.dvc)")] = Path(LAYOUT.data),
                params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """Build both task datasets with fixed splits from the pinned sources (or your files) into data/."""
     from mtst.steps import fetch
@@ -27,8 +29,8 @@ def data_fetch(out: Annotated[Path, typer.Option(help="output folder (tracked by
 
 @data_app.command("prepare")
 @user_errors
-def data_prepare(data_dir: Annotated[Path, typer.Option()] = Path("data"),
-                 out: Annotated[Path, typer.Option()] = Path("artifacts/splits"),
+def data_prepare(data_dir: Annotated[Path, typer.Option()] = Path(LAYOUT.data),
+                 out: Annotated[Path, typer.Option()] = Path(LAYOUT.splits),
                  params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """Write per-task split files with the profile's limits (the scarce Task B training set)."""
     from mtst.steps import prepare
@@ -37,8 +39,8 @@ def data_prepare(data_dir: Annotated[Path, typer.Option()] = Path("data"),
 
 
 @user_errors
-def validate(splits: Annotated[Path, typer.Option(help="split files from `mtst data prepare`")] = Path("artifacts/splits"),
-             data_dir: Annotated[Path, typer.Option(help="raw datasets from `mtst data fetch`")] = Path("data"),
+def validate(splits: Annotated[Path, typer.Option(help="split files from `mtst data prepare`")] = Path(LAYOUT.splits),
+             data_dir: Annotated[Path, typer.Option(help="raw datasets from `mtst data fetch`")] = Path(LAYOUT.data),
              augmented: Annotated[Path | None, typer.Option(help="also check `mtst augment`'s output")] = None,
              out: Annotated[Path | None, typer.Option(help="report + Data Docs; default artifacts/validation "
                                                      "(none with --file)")] = None,
@@ -47,27 +49,32 @@ def validate(splits: Annotated[Path, typer.Option(help="split files from `mtst d
              task: Annotated[str | None, typer.Option(help="task_a | task_b: the label set --file is checked "
                                                       "against")] = None,
              raw: Annotated[bool, typer.Option("--raw/--no-raw", help="check the raw datasets in --data-dir")] = True,
+             track: TrackOpt = True, pipeline_id: PipelineIdOpt = None,
              params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
-    """Great Expectations checks (one GX Checkpoint, Data Docs in <out>/data_docs); exit 2 with a summary on failure."""
+    """Great Expectations checks (one GX Checkpoint, Data Docs in <out>/data_docs); exit 2 with a summary on failure.
+    A passing check of the pipeline's data is logged on the pipeline's MLflow parent run (not a --file check)."""
     from mtst.steps import validate as validate_step
 
-    settings = load_params(params, profile).validate
+    config = load_params(params, profile)
     if file:
-        if task not in ("task_a", "task_b"):
+        if task not in TASK_NAMES:
             raise typer.BadParameter("--file needs --task task_a or --task task_b", param_hint="--task")
-        report = validate_step.run_files(settings, list(file), task, out)
+        report = validate_step.run_files(config.validate, list(file), task, out)
     else:
-        report = validate_step.run(settings, splits, out or Path("artifacts/validation"), data_dir if raw else None,
-                                   augmented)
+        tracking = config.tracking if track and config.tracking.enabled else None
+        report = validate_step.run(config.validate, splits, out or Path(LAYOUT.validation), data_dir if raw else None,
+                                   augmented, tracking=tracking, pipeline_params=read_params_dict(params, profile),
+                                   pipeline_id=pipeline_id)
     echo_json({"success": report["success"], "files": report["files"], "expectations": report["expectations"],
                "warnings": [f"{w['file']}: [{w['rule']}] {w['count']} rows" if w["count"] is not None
                             else f"{w['file']}: [{w['rule']}] {w['detail']}" for w in report["warnings"]],
-               "data_docs": report.get("data_docs"), "seconds": report["seconds"]})
+               "data_docs": report.get("data_docs"), "seconds": report["seconds"],
+               **({"mlflow_parent_run_id": report["mlflow"]["parent_run_id"]} if "mlflow" in report else {})})
 
 
 @user_errors
-def augment(splits: Annotated[Path, typer.Option(help="split files from `mtst data prepare`")] = Path("artifacts/splits"),
-            out: Annotated[Path, typer.Option(help="writes <out>/task_b/train.jsonl and summary.json")] = Path("artifacts/augmented"),
+def augment(splits: Annotated[Path, typer.Option(help="split files from `mtst data prepare`")] = Path(LAYOUT.splits),
+            out: Annotated[Path, typer.Option(help="writes <out>/task_b/train.jsonl and summary.json")] = Path(LAYOUT.augmented),
             progress: Annotated[bool | None, typer.Option("--progress/--no-progress", help="progress bar "
                                                           "(default: on a terminal)")] = None,
             params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:

@@ -8,52 +8,55 @@ from typing import Annotated, Any
 
 import typer
 
-from mtst.cli.common import ParamsOpt, ProfileOpt, echo_json, user_errors
+from mtst.contracts.comparison import REPORT_FILES
+from mtst.dag import LAYOUT
+from mtst.cli.common import ParamsOpt, PipelineIdOpt, ProfileOpt, TrackOpt, echo_json, user_errors
 from mtst.config import load_params, read_params_dict
 
 
 @user_errors
 def train(variant: Annotated[str, typer.Option("--variant", "-v", help="a variant of params.yaml train.variants")],
-          splits: Annotated[Path, typer.Option(help="split files from `mtst data prepare`")] = Path("artifacts/splits"),
-          augmented: Annotated[Path | None, typer.Option(help="output of `mtst augment`")] = Path("artifacts/augmented"),
+          splits: Annotated[Path, typer.Option(help="split files from `mtst data prepare`")] = Path(LAYOUT.splits),
+          augmented: Annotated[Path | None, typer.Option(help="output of `mtst augment`")] = Path(LAYOUT.augmented),
           out: Annotated[Path | None, typer.Option(help="default artifacts/train/<variant>")] = None,
           init_from: Annotated[Path | None, typer.Option(help="model folder a follow-up variant starts from (params.yaml "
                                                          "pipeline.followups); default <out>/../<source>/model")] = None,
           checkpoints: Annotated[Path | None, typer.Option(help="default artifacts/train/.checkpoints/<variant>")] = None,
           resume: Annotated[bool, typer.Option("--resume", help="continue from the last checkpoint")] = False,
+          track: TrackOpt = True, pipeline_id: PipelineIdOpt = None,
           params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
-    """Train one freeze variant (stages, sampling, loss weighting and curriculum from params.yaml)."""
+    """Train one freeze variant (stages, sampling, loss weighting and curriculum from params.yaml); logs the
+    variant's MLflow child run with its stage runs (the evaluation adds its part)."""
     from mtst.steps import train as train_step
     from mtst.training.distributed import Distributed
 
     config = load_params(params, profile)
-    if config.tracking.enabled:  # an unreachable tracking server fails now, not after training
-        from mtst.tracking import preflight
-
-        preflight(config.tracking)
+    tracking = config.tracking if track and config.tracking.enabled else None  # preflighted by the step
     dist = Distributed.from_env()
     try:
-        summary = train_step.run(config, variant, splits, out, augmented, init_from, checkpoints, resume, dist=dist)
+        summary = train_step.run(config, variant, splits, out, augmented, init_from, checkpoints, resume, dist=dist,
+                                 tracking=tracking, pipeline_params=read_params_dict(params, profile),
+                                 pipeline_id=pipeline_id)
     finally:
         dist.close()
     if dist.is_main:
-        echo_json({k: summary[k] for k in ("variant", "wall_s", "steps", "train_rows", "validation")})
-
-
-TrackOpt = Annotated[bool, typer.Option("--track/--no-track", help="log to MLflow (params.yaml tracking.enabled)")]
+        shown = {k: summary[k] for k in ("variant", "wall_s", "steps", "train_rows", "validation")}
+        if "mlflow" in summary:
+            shown["mlflow_run_id"] = summary["mlflow"]["run_id"]
+        echo_json(shown)
 
 
 @user_errors
 def evaluate(variant: Annotated[str | None, typer.Option("--variant", "-v", help="evaluate artifacts/train/<variant>")] = None,
              train_dir: Annotated[Path | None, typer.Option(help="a training folder; default artifacts/train/<variant>")] = None,
-             splits: Annotated[Path, typer.Option(help="split files from `mtst data prepare`")] = Path("artifacts/splits"),
+             splits: Annotated[Path, typer.Option(help="split files from `mtst data prepare`")] = Path(LAYOUT.splits),
              out: Annotated[Path | None, typer.Option(help="default artifacts/eval/<variant>")] = None,
              metrics: Annotated[Path | None, typer.Option(help="DVC metrics file; default metrics/<variant>.json")] = None,
-             validation: Annotated[Path, typer.Option(help="validation report + Data Docs, logged once on the parent "
-                                                      "run")] = Path("artifacts/validation"),
-             track: TrackOpt = True, params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
+             track: TrackOpt = True, pipeline_id: PipelineIdOpt = None, params: ParamsOpt = Path("params.yaml"),
+             profile: ProfileOpt = None) -> None:
     """Test-set metrics (macro-F1, per class, per domain, calibration), confusion matrices, throughput and size
-    of one variant; logs the variant's MLflow child run with its stages and the pyfunc model."""
+    of one variant; adds them and the pyfunc model to the variant's MLflow child run (logging its training part
+    too where training did not)."""
     from mtst.steps import evaluate as evaluate_step
 
     if not variant and not train_dir:
@@ -61,10 +64,10 @@ def evaluate(variant: Annotated[str | None, typer.Option("--variant", "-v", help
     settings = load_params(params, profile)
     name = variant or Path(train_dir).name  # type: ignore[arg-type]
     tracking = settings.tracking if track and settings.tracking.enabled else None
-    result = evaluate_step.run(settings.evaluate, train_dir or Path("artifacts/train") / name, splits,
-                               out or Path("artifacts/eval") / name, metrics_path=metrics or Path("metrics") / f"{name}.json",
-                               tracking=tracking, validation_dir=validation if validation.is_dir() else None,
-                               pipeline_params=read_params_dict(params, profile))
+    result = evaluate_step.run(settings.evaluate, train_dir or Path(LAYOUT.train(name)), splits,
+                               out or Path(LAYOUT.evaluation(name)), metrics_path=metrics or Path(LAYOUT.metrics(name)),
+                               tracking=tracking,
+                               pipeline_params=read_params_dict(params, profile), pipeline_id=pipeline_id)
     keys = ("task_a.macro_f1", "task_b.macro_f1", "mean_macro_f1", "task_a.ece", "task_b.ece",
             "inference.sentences_per_s", "model.parameters", "model.size_mb")
     shown: dict[str, Any] = {k: result[k] for k in keys if k in result}
@@ -77,9 +80,9 @@ def evaluate(variant: Annotated[str | None, typer.Option("--variant", "-v", help
 @user_errors
 def compare(eval_dir: Annotated[list[Path] | None, typer.Option("--eval-dir", help="evaluation folder(s); default "
                                                                 "every <eval-root>/<variant>")] = None,
-            eval_root: Annotated[Path, typer.Option(help="where `mtst evaluate` wrote")] = Path("artifacts/eval"),
-            out: Annotated[Path, typer.Option(help="comparison.md, comparison.png, comparison.json")] = Path("reports"),
-            track: TrackOpt = True,
+            eval_root: Annotated[Path, typer.Option(help="where `mtst evaluate` wrote")] = Path(LAYOUT.eval_root),
+            out: Annotated[Path, typer.Option(help=", ".join(REPORT_FILES))] = Path(LAYOUT.reports),
+            track: TrackOpt = True, pipeline_id: PipelineIdOpt = None,
             force_champion: Annotated[bool, typer.Option("--force-champion", help="move the alias to this run's best "
                                                          "variant even if it does not beat the champion on the same "
                                                          "test data")] = False,
@@ -94,8 +97,8 @@ def compare(eval_dir: Annotated[list[Path] | None, typer.Option("--eval-dir", he
     dirs = list(eval_dir or compare_step.find_eval_dirs(eval_root))
     tracking = settings.tracking if track and settings.tracking.enabled else None
     echo_json(compare_step.run(settings.compare, dirs, out, tracking=tracking,
-                               pipeline_params=read_params_dict(params, profile), force_champion=force_champion,
-                               order=declared_order(settings)))
+                               pipeline_params=read_params_dict(params, profile), pipeline_id=pipeline_id,
+                               force_champion=force_champion, order=declared_order(settings)))
 
 
 @user_errors

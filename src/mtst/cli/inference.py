@@ -81,7 +81,7 @@ def export(model: Annotated[Path, typer.Option("--model", "-m", help="saved mode
 
         texts = read_sentences(calibration)[:CALIBRATION_SENTENCES]
         config = quantise_openvino(cached_export(resolve_model_dir(model), "fp32"), out, texts)
-        backend = "openvino-int8"
+        runtime = "openvino"
     else:
         if calibration is not None:
             raise typer.BadParameter("--calibration is for --format openvino --int8 (ONNX Runtime's int8 is "
@@ -89,7 +89,10 @@ def export(model: Annotated[Path, typer.Option("--model", "-m", help="saved mode
         from mtst.export.onnx_export import export_onnx
 
         config = export_onnx(model, out, int8=int8)
-        backend = "onnx-int8" if int8 else "onnx"
-    echo_json({"out": str(out), "format": format, "backend": backend,
+        runtime = "onnxruntime"
+    from mtst.backends import backend_running
+    from mtst.export.layout import export_kind
+
+    echo_json({"out": str(out), "format": format, "backend": backend_running(runtime, export_kind(config)),
                "size_mb": round(dir_size_mb(out), 1), "quantisation": config["quantisation"],
                "fused_operators": config["fused_operators"], "parity": config["parity"]})

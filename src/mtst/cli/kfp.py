@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from mtst.dag import LAYOUT
 from mtst.cli.common import ParamsOpt, ProfileOpt, echo_json, user_errors
 
 kfp_app = typer.Typer(no_args_is_help=True, help="Kubeflow Pipelines: compile, run locally, submit to a cluster.")
@@ -22,7 +23,7 @@ CheckpointPvcOpt = Annotated[str | None, typer.Option(help="PersistentVolumeClai
 
 @kfp_app.command("compile")
 @user_errors
-def kfp_compile(out: Annotated[Path, typer.Option(help="pipeline YAML to write")] = Path("artifacts/kfp/pipeline.yaml"),
+def kfp_compile(out: Annotated[Path, typer.Option(help="pipeline YAML to write")] = Path(LAYOUT.kfp_package),
                 image: ImageOpt = None, variant: VariantsOpt = None, accelerator_type: AcceleratorTypeOpt = None,
                 accelerator_count: AcceleratorCountOpt = None, train_nproc: TrainNprocOpt = None,
                 checkpoint_pvc: CheckpointPvcOpt = None,
@@ -38,7 +39,7 @@ def kfp_compile(out: Annotated[Path, typer.Option(help="pipeline YAML to write")
 
 @kfp_app.command("run-local")
 @user_errors
-def kfp_run_local(root: Annotated[Path, typer.Option(help="pipeline root for the tasks' outputs")] = Path("artifacts/kfp-local"),
+def kfp_run_local(root: Annotated[Path, typer.Option(help="pipeline root for the tasks' outputs")] = Path(LAYOUT.kfp_local_root),
                   variant: VariantsOpt = None,
                   cache: Annotated[bool, typer.Option("--cache/--no-cache", help="reuse outputs of identical tasks")] = False,
                   parallelism: Annotated[int, typer.Option(min=1, help="variants trained at once (kfp.local caps it at 2)")] = 1,
@@ -66,7 +67,7 @@ def kfp_submit(host: Annotated[str, typer.Option(envvar="KF_PIPELINES_ENDPOINT",
                pipeline_name: Annotated[str | None, typer.Option(help="upload as this pipeline (or a new version of it) and run that")] = None,
                version: Annotated[str | None, typer.Option(help="name of the uploaded version; default time + package hash")] = None,
                namespace: Annotated[str | None, typer.Option(help="Kubeflow profile namespace (multi-user)")] = None,
-               token: Annotated[str | None, typer.Option(envvar="MTST_KFP_TOKEN", help="bearer token for the KFP API")] = None,
+               token: Annotated[str | None, typer.Option(help="bearer token for the KFP API (default $MTST_KFP_TOKEN)")] = None,
                service_account: Annotated[str | None, typer.Option(help="Kubernetes service account of the run")] = None,
                caching: Annotated[bool | None, typer.Option("--caching/--no-caching", help="override the tasks' caching for this run")] = None,
                package: Annotated[Path | None, typer.Option(help="also keep the compiled YAML here")] = None,
@@ -77,10 +78,13 @@ def kfp_submit(host: Annotated[str, typer.Option(envvar="KF_PIPELINES_ENDPOINT",
                checkpoint_pvc: CheckpointPvcOpt = None,
                params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """Compile and submit a run with kfp.Client (optionally uploading the pipeline as a version)."""
+    from mtst.environment import Environment
     from mtst.kfp.submit import SUBMIT_ERRORS, submit
     from mtst.redaction import redact_text
     from pipelines.multitask_pipeline import build_pipeline
 
+    if token is None and (secret := Environment.current().kfp_token) is not None:
+        token = secret.get_secret_value()
     try:
         echo_json(submit(build_pipeline, host, params_path=params, profile=profile, variants=variant, experiment=experiment,
                          run_name=run_name, pipeline_name=pipeline_name, version=version, namespace=namespace,

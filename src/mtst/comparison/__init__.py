@@ -9,7 +9,8 @@ Inputs are evaluation folders (``mtst evaluate``), read through ``mtst.contracts
 - ``statistics``: macro-F1 and the paired bootstrap;
 - ``timing``: the models' throughput measured side by side;
 - ``decision``: the champion, the single-task baselines, multi-task vs separate and the recommendation;
-- ``ablation``: the ``staged_*`` variants against ``staged``;
+- ``ablation``: the ablations (``train.variants.<v>.ablation_of``) against their base;
+- ``earlier_runs``: what MLflow holds from earlier runs (a variant's other seeds, ablations not trained here);
 - ``serving``: the champion by each backend (torch, ONNX, ONNX int8) and the one that serves it;
 - ``report``: the ``Comparison`` record, its Markdown (``templates/comparison.md.j2``) and the chart rows.
 """

@@ -1,7 +1,8 @@
-"""The imbalance ablation: each ``staged_*`` variant against ``staged``, what it changes (read from the params
-diff, so a new ablation variant needs no code) and which axis (augmentation, sampling, loss weighting,
-curriculum) that covers. Ablations this run did not train come from earlier runs in MLflow on the same test
-rows (``mtst.comparison.earlier_runs``), each row naming its run."""
+"""The imbalance ablation: each ablation against its base variant, what it changes (read from the params diff, so
+a new ablation variant needs no code) and which axis (augmentation, sampling, loss weighting, curriculum) that
+covers. A variant is an ablation of the base its ``train.variants.<v>.ablation_of`` names in params.yaml, as its
+training recorded it (``variant.json``'s params), never by its name. Ablations this run did not train come from
+earlier runs in MLflow on the same test rows (``mtst.comparison.earlier_runs``), each row naming its run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from mtst.comparison.results import Result
 from mtst.contracts.comparison import Ablation, AblationRow
 from mtst.evaluation.flatten import flatten
 
-ABLATION_AXES = {  # what a "staged_*" variant may change, recognised from its params diff
+ABLATION_AXES = {  # what an ablation may change, recognised from its params diff
     "augmentation": ("augment",),
     "sampling strategy": ("sampling", "temperature", "strategy"),
     "loss weighting": ("weight", "loss"),
@@ -22,9 +23,10 @@ ABLATION_AXES = {  # what a "staged_*" variant may change, recognised from its p
 
 
 def params_diff(base: dict[str, Any], other: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """The flattened keys whose values differ (descriptions aside): ``{key: (base value, other value)}``."""
+    """The flattened keys whose values differ (descriptions and the ablation's own ``ablation_of`` aside: they
+    say what it is, not what it changes): ``{key: (base value, other value)}``."""
     fa, fb = flatten(base), flatten(other)
-    skip = ("description",)
+    skip = ("description", "ablation_of")
     return {k: (fa.get(k), fb.get(k)) for k in sorted(set(fa) | set(fb))
             if fa.get(k) != fb.get(k) and not k.endswith(skip)}
 
@@ -35,14 +37,15 @@ def _delta(result: Result, base: Result, key: str) -> float | None:
 
 
 def ablation(results: list[Result], earlier: Sequence[tuple[Result, str]] = ()) -> Ablation | None:
-    """The ablation table, or None when ``staged`` (the reference) was not evaluated; ``earlier``: ablations
-    from earlier runs, with where each comes from."""
-    by_name = {r.variant: r for r in results}
-    base = by_name.get("staged")
+    """The ablation table of the base (the reference): the first evaluated variant, in the report's order, that
+    an ablation here or in ``earlier`` (ablations from earlier runs, with where each comes from) names; None
+    when no evaluated variant has an ablation."""
+    ablated = {r.ablation_of for r in results} | {r.ablation_of for r, _ in earlier}
+    base = next((r for r in results if r.variant in ablated), None)
     if base is None:
         return None
     sources = {id(r): source for r, source in earlier}
-    variants = [r for r in results if r.variant.startswith("staged_")] + [r for r, _ in earlier]
+    variants = [r for r in [*results, *(r for r, _ in earlier)] if r.ablation_of == base.variant]
     rows, covered = [], set()
     base_params = {**base.params, "augmented": base.augmented}
     for r in [base, *variants]:

@@ -11,9 +11,11 @@ from mtst.comparison.timing import measure_side_by_side, sample_texts
 from mtst.config import CompareParams
 from mtst.contracts.comparison import (Decision, DomainQuality, MultitaskCost, MultitaskVsSeparate, Quality,
                                        SeparateCost)
-from mtst.evaluation.errors import ComparisonError
+from mtst.dag import LAYOUT
+from mtst.comparison.errors import ComparisonError
+from mtst.tasks import TASK_NAMES, task as task_row
+from mtst.contracts.training import MODEL_CONFIG
 
-TASK_NAMES = {"task_a": "Task A (topic)", "task_b": "Task B (sentiment)"}
 COST_KEYS = ("sentences_per_s", "parameters", "size_mb", "memory_mb")
 
 
@@ -41,7 +43,7 @@ def train_time_total(result: Result, by_name: dict[str, Result]) -> float | None
 def single_task_baselines(results: list[Result]) -> dict[str, Result]:
     """Per task, the best model serving only that task (``single_a`` / ``single_b`` when present)."""
     out = {}
-    for task in ("task_a", "task_b"):
+    for task in TASK_NAMES:
         named = [r for r in results if r.variant == f"single_{task[-1]}" and r.tasks == [task]]
         others = [r for r in results if r.tasks == [task]]
         pool = named or others
@@ -55,8 +57,8 @@ def _costs(champion: Result, a: Result, b: Result, params: CompareParams) -> tup
     ``compare.measure_inference``), else as each evaluation recorded them. Returns (costs, measured)."""
     sides = {"multitask": champion, "task_a": a, "task_b": b}
     model_dirs = {name: Path(r.info.model_dir if r.info else "") for name, r in sides.items()}
-    if params.measure_inference and all((p / "mtst.json").exists() for p in model_dirs.values()):
-        splits = Path((champion.info.splits_dir if champion.info else None) or "artifacts/splits")
+    if params.measure_inference and all((p / MODEL_CONFIG).exists() for p in model_dirs.values()):
+        splits = Path((champion.info.splits_dir if champion.info else None) or LAYOUT.splits)
         texts = sample_texts(splits, params.inference_sentences, params.seed)
         return measure_side_by_side(model_dirs, texts, params.inference_batch_size, params.inference_repeats), True
     recorded = {"sentences_per_s": "inference.sentences_per_s", "parameters": "model.parameters",
@@ -68,7 +70,7 @@ def multitask_vs_separate(champion: Result, singles: dict[str, Result], by_name:
                           params: CompareParams) -> MultitaskVsSeparate | None:
     """The champion against both single-task baselines: quality per task (paired bootstrap) and per Task B
     domain, throughput for both tasks, parameters, memory, size and training time. None without both."""
-    if set(singles) != {"task_a", "task_b"}:
+    if set(singles) != set(TASK_NAMES):
         return None
     a, b = singles["task_a"], singles["task_b"]
     quality = {}
@@ -133,7 +135,7 @@ def decision(mvs: MultitaskVsSeparate, tolerance: float) -> Decision:
     def fmt_task(task: str) -> str:
         q = mvs.quality[task]
         ci = f" (95% CI {q.ci[0]:+.1f} to {q.ci[1]:+.1f})" if q.ci else ""
-        return f"{TASK_NAMES[task]} {q.diff:+.1f} points{ci}"
+        return f"{task_row(task).display} {q.diff:+.1f} points{ci}"
 
     savings = []
     if speed:
@@ -153,12 +155,12 @@ def decision(mvs: MultitaskVsSeparate, tolerance: float) -> Decision:
         choice = "two separate models"
         text = (f"**Two separate models**, because the multi-task model `{mvs.multitask_variant}` is worse than the "
                 f"single-task models by more than the {tolerance:g}-point tolerance on "
-                f"{' and '.join(TASK_NAMES[t] for t in worse)} (multi-task minus separate macro-F1: {deltas}); that "
+                f"{' and '.join(task_row(t).display for t in worse)} (multi-task minus separate macro-F1: {deltas}); that "
                 f"quality loss outweighs what one model saves: {savings_text}. Where serving cost dominates, the "
                 "multi-task model stays the cheaper option at that quality cost.")
     else:
         choice = "one multi-task model"
-        gain = (f" and better on {' and '.join(TASK_NAMES[t] for t in better)}" if better else "")
+        gain = (f" and better on {' and '.join(task_row(t).display for t in better)}" if better else "")
         text = (f"**One multi-task model** (`{mvs.multitask_variant}`), because it is nowhere worse than the single-task "
                 f"models by more than the {tolerance:g}-point tolerance{gain} (multi-task minus separate macro-F1: "
                 f"{deltas}) while it serves both tasks more cheaply: {savings_text}.{training_note}")

@@ -3,10 +3,12 @@ seeds (mean and interval over seeds), and the imbalance ablations this run did n
 
 A variant's runs over seeds are the finished child runs with its recipe (``mtst.recipe``: every setting and
 training row that shaped the weights except ``train.seed``) measured on this run's test rows
-(``mtst.test_data_hash``) by the same backend (``evaluate.backend``); the latest run per seed counts. Another
-seed is one ``dvc exp run -S train.seed=14`` away. An ablation (``staged_*``) this run did not evaluate comes
-from its latest finished child run on the same test rows with the same seed and backend as this run's
-``staged``; its records are downloaded from the run's artifacts, and its row says which run it is.
+(``mtst.test_data_hash``) by the same backend (the param ``evaluate.backend``); the latest run per seed counts.
+Another seed is one ``dvc exp run -S train.seed=14`` away. An ablation of an evaluated variant (a child run whose
+param ``variant.ablation_of``, the variant's ``ablation_of`` as it trained, names it) that this run did not
+evaluate comes from its latest finished child run on the same test rows with the same seed and backend as this
+run's evaluation of its base; its records are downloaded from the run's artifacts, and its row says which run
+it is.
 """
 
 from __future__ import annotations
@@ -17,28 +19,26 @@ from typing import Any
 from mtst.comparison.results import Result
 from mtst.comparison.statistics import interval
 from mtst.contracts.comparison import SeedInterval, SeedRow
-from mtst.contracts.evaluation import EvalFolder
-from mtst.registry import test_data_hash
+from mtst.contracts.evaluation import METRICS, EvalFolder
+from mtst.run_tags import RECIPE, ROLE, TEST_DATA_HASH, VARIANT
+from mtst.tracking.comparison import ABLATION_OF, EVALUATION_ARTIFACTS, EVALUATED_BACKEND, SEED
 
 FINISHED = "attributes.status = 'FINISHED'"
-BACKEND = "evaluate.backend"  # the child run's param: what ran the model when it was scored
 
 
 def over_seeds(tracker: Any, results: list[Result]) -> list[SeedRow]:
     """Per variant of this run with a recorded recipe, its runs over seeds (this run's included)."""
-    from mtst import tracking as mt
-
     rows = []
     for result in results:
-        recipe, tested = result.info.recipe if result.info else None, test_data_hash(result)
+        recipe, tested = result.info.recipe if result.info else None, result.test_data_hash
         if not recipe or not tested:
             continue
-        runs = _search(tracker, f"tags.`{mt.RECIPE}` = '{recipe}' and tags.`{mt.TEST_DATA_HASH}` = '{tested}'")
+        runs = _search(tracker, f"tags.`{RECIPE}` = '{recipe}' and tags.`{TEST_DATA_HASH}` = '{tested}'")
         backend = _backend(tracker, result)  # an ONNX int8 evaluation scores the same weights differently
         latest: dict[int, Any] = {}
-        for run in sorted((r for r in runs if r.data.params.get(BACKEND, "torch") == backend),
+        for run in sorted((r for r in runs if r.data.params.get(EVALUATED_BACKEND, "torch") == backend),
                           key=lambda r: r.info.start_time):
-            seed = run.data.params.get("seed")
+            seed = run.data.params.get(SEED)
             if seed is not None and seed.lstrip("-").isdigit():
                 latest[int(seed)] = run
         if latest:
@@ -50,44 +50,46 @@ def over_seeds(tracker: Any, results: list[Result]) -> list[SeedRow]:
 
 
 def ablations(tracker: Any, results: list[Result], workdir: Path) -> list[tuple[Result, str]]:
-    """The ``staged_*`` variants this run did not evaluate, from their latest finished runs on the same test rows
-    and seed as this run's ``staged`` (none without ``staged``): each as a Result (its records downloaded into
-    ``workdir``) and the source it came from."""
-    from mlflow.artifacts import download_artifacts
-
-    from mtst import tracking as mt
-
-    staged = next((r for r in results if r.variant == "staged"), None)
-    tested = test_data_hash(staged) if staged else None
-    if staged is None or staged.info is None or not tested:
-        return []
+    """The ablations of this run's variants that it did not evaluate, from their latest finished runs on the same
+    test rows, seed and backend as this run's evaluation of their base: each as a Result (its records downloaded
+    into ``workdir``) and the source it came from."""
     here = {r.variant for r in results}
-    runs = _search(tracker, f"tags.`{mt.VARIANT}` LIKE 'staged_%' and tags.`{mt.TEST_DATA_HASH}` = '{tested}' "
-                            f"and params.seed = '{staged.info.seed}'")
-    backend = _backend(tracker, staged)
-    latest: dict[str, Any] = {}
-    for run in sorted((r for r in runs if r.data.params.get(BACKEND, "torch") == backend),
-                      key=lambda r: r.info.start_time):
-        variant = run.data.tags.get(mt.VARIANT, "")
-        if variant.startswith("staged_") and variant not in here:  # LIKE's "_" matches any one character
-            latest[variant] = run
     out = []
-    for variant, run in sorted(latest.items()):
-        folder = Path(download_artifacts(run_id=run.info.run_id, artifact_path="evaluation",
-                                         dst_path=str(workdir / variant), tracking_uri=tracker.uri))
-        if not (folder / "metrics.json").exists():
+    for base in results:
+        tested = base.test_data_hash
+        if base.info is None or not tested:
             continue
-        records = EvalFolder(folder)
-        day = _day(run.info.start_time)
-        out.append((Result(variant, folder, records.metrics(), records.variant()),
-                    f"MLflow run {run.info.run_id[:8]} ({day})"))
+        runs = _search(tracker, f"params.`{ABLATION_OF}` = '{base.variant}' and tags.`{TEST_DATA_HASH}` = "
+                                f"'{tested}' and params.`{SEED}` = '{base.info.seed}'")
+        if not runs:
+            continue
+        backend = _backend(tracker, base)
+        latest: dict[str, Any] = {}
+        for run in sorted((r for r in runs if r.data.params.get(EVALUATED_BACKEND, "torch") == backend),
+                          key=lambda r: r.info.start_time):
+            variant = run.data.tags.get(VARIANT, "")
+            if variant not in here:
+                latest[variant] = run
+        out += [found for variant, run in sorted(latest.items())
+                if (found := _download(tracker, variant, run, workdir)) is not None]
     return out
 
 
-def _search(tracker: Any, condition: str) -> list[Any]:
-    from mtst import tracking as mt
+def _download(tracker: Any, variant: str, run: Any, workdir: Path) -> tuple[Result, str] | None:
+    """An earlier run's evaluation records as a Result, and where it comes from; None when it logged none."""
+    from mlflow.artifacts import download_artifacts
 
-    return list(tracker.client.search_runs([tracker.experiment_id], f"{condition} and tags.`{mt.ROLE}` = 'variant' "
+    folder = Path(download_artifacts(run_id=run.info.run_id, artifact_path=EVALUATION_ARTIFACTS,
+                                     dst_path=str(workdir / variant), tracking_uri=tracker.uri))
+    if not (folder / METRICS).exists():
+        return None
+    records = EvalFolder(folder)
+    return (Result(variant, folder, records.metrics(), records.variant()),
+            f"MLflow run {run.info.run_id[:8]} ({_day(run.info.start_time)})")
+
+
+def _search(tracker: Any, condition: str) -> list[Any]:
+    return list(tracker.client.search_runs([tracker.experiment_id], f"{condition} and tags.`{ROLE}` = 'variant' "
                                                                     f"and {FINISHED}", max_results=1000))
 
 
@@ -100,7 +102,7 @@ def _backend(tracker: Any, result: Result) -> str:
     if result.mlflow is None or result.mlflow.tracking_uri != redact_uri(tracker.uri):
         return "torch"
     try:
-        return str(tracker.client.get_run(result.mlflow.run_id).data.params.get(BACKEND, "torch"))
+        return str(tracker.client.get_run(result.mlflow.run_id).data.params.get(EVALUATED_BACKEND, "torch"))
     except MlflowException:  # deleted since (the run's store kept its eval folder's mlflow.json)
         return "torch"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import jinja2
 
-from mtst.comparison.ablation import ablation
+from mtst.comparison.ablation import ABLATION_AXES, ablation
 from mtst.comparison.decision import decision, multitask_vs_separate, select_champion, single_task_baselines
 from mtst.comparison.results import DOMAINS, Result
 from mtst.comparison.serving import serving_table
@@ -20,7 +20,7 @@ TEMPLATE = "comparison.md.j2"
 
 def build(results: list[Result], params: CompareParams, earlier: Sequence[tuple[Result, str]] = (),
           seeds: list[SeedRow] | None = None) -> Comparison:
-    """Everything but the registry decision (``mtst.steps.compare`` adds it once the champion is registered);
+    """Everything but the registry decision (``mtst.tracking.comparison`` makes it once the champion is registered);
     ``earlier`` and ``seeds``: what MLflow holds from earlier runs (``mtst.comparison.earlier_runs``)."""
     by_name = {r.variant: r for r in results}
     champion = select_champion(results, params.selection_metric)
@@ -68,7 +68,8 @@ def render_markdown(report: Comparison, results: list[Result], params: ComparePa
     """comparison.md: the variant table, multi-task vs separate with the decision, the ablation, the serving
     table, the registry."""
     template = _environment().get_template(TEMPLATE)
-    return template.render(report=report, results=results, params=params, chart_name=chart_name, domains=DOMAINS)
+    return template.render(report=report, results=results, params=params, chart_name=chart_name, domains=DOMAINS,
+                           axes=list(ABLATION_AXES))
 
 
 def chart_rows(results: list[Result]) -> list[dict[str, Any]]:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from mtst.contracts.comparison import Prediction, read_predictions
-from mtst.contracts.evaluation import EvalFolder, Metrics, MlflowInfo, VariantInfo
-from mtst.evaluation.errors import ComparisonError
+from mtst.contracts.evaluation import METRICS, EvalFolder, Metrics, MlflowInfo, VariantInfo
+from mtst.data.vader import DOMAINS as VADER_DOMAINS
+from mtst.comparison.errors import ComparisonError
+from mtst.evaluation.testset import rows_digest
+from mtst.tasks import TASK_NAMES
 
-TASKS = ("task_a", "task_b")
-DOMAINS = ["tweets", "movie", "amazon", "nyt"]  # Task B's domains, in the report's column order
+DOMAINS = list(VADER_DOMAINS)  # Task B's domains, in the report's column order
 
 
 @dataclass
@@ -27,7 +30,8 @@ class Result:
 
     @property
     def tasks(self) -> list[str]:
-        return list((self.info.tasks if self.info else None) or [t for t in TASKS if f"{t}.macro_f1" in self.metrics.root])
+        return list((self.info.tasks if self.info else None)
+                    or [t for t in TASK_NAMES if f"{t}.macro_f1" in self.metrics.root])
 
     @property
     def description(self) -> str:
@@ -43,6 +47,11 @@ class Result:
         return self.params.get("init_from") or (self.params.get("variant") or {}).get("init_from")
 
     @property
+    def ablation_of(self) -> str | None:
+        """The variant this one ablates (``train.variants.<v>.ablation_of`` as it trained), None when it is none."""
+        return (self.params.get("variant") or {}).get("ablation_of")
+
+    @property
     def augmented(self) -> bool | None:
         return self.info.augmented if self.info else None
 
@@ -53,23 +62,30 @@ class Result:
     def predictions(self, task: str) -> list[Prediction]:
         return read_predictions(self.eval_dir / "predictions" / f"{task}.jsonl")
 
+    @cached_property
+    def test_data_hash(self) -> str | None:
+        """The digest of the test rows the metrics were computed on (``mtst.evaluation.testset``), what the
+        registry and earlier runs are matched by; None when the folder has no predictions for one of its tasks."""
+        return rows_digest(self.info.split if self.info else "test",
+                           {task: [(r.id, r.label) for r in self.predictions(task)] for task in self.tasks})
+
 
 def load_results(eval_dirs: list[str | Path], order: list[str] | None = None) -> list[Result]:
     """Every eval folder, sorted by :func:`order_key` over ``order`` (the pipeline's declared variants)."""
     results = []
     for folder in map(Path, eval_dirs):
-        if not (folder / "metrics.json").exists():
-            raise ComparisonError(f"{folder} has no metrics.json: run `mtst evaluate` for that variant first")
+        if not (folder / METRICS).exists():
+            raise ComparisonError(f"{folder} has no {METRICS}: run `mtst evaluate` for that variant first")
         records = EvalFolder(folder)
         info = records.variant()
         results.append(Result(info.variant if info and info.variant else folder.name, folder, records.metrics(),
                               info, records.mlflow()))
     if not results:
         raise ComparisonError("no evaluation folders to compare")
-    return sorted(results, key=lambda r: order_key(r.variant, order or []))
+    return sorted(results, key=lambda r: order_key(r, order or []))
 
 
-def order_key(variant: str, order: list[str]) -> tuple[int, bool, str]:
-    """Declared variants in their declared order; then the others by name, the ``staged_*`` ablations last."""
-    rank = order.index(variant) if variant in order else len(order)
-    return rank, variant.startswith("staged_"), variant
+def order_key(result: Result, order: list[str]) -> tuple[int, bool, str]:
+    """Declared variants in their declared order; then the others by name, the ablations last."""
+    rank = order.index(result.variant) if result.variant in order else len(order)
+    return rank, result.ablation_of is not None, result.variant

@@ -35,6 +35,7 @@ from mtst.comparison.statistics import macro_f1
 from mtst.config import CompareParams
 from mtst.contracts.comparison import Serving, ServingRow
 from mtst.cpu import describe
+from mtst.contracts.training import MODEL_CONFIG
 
 REFERENCE = "torch"
 WARMUP = 8  # sentences each backend runs before the timed chunks (the ONNX runtimes allocate on their first run)
@@ -179,7 +180,7 @@ def missing_inputs(result: Result) -> str | None:
     from mtst.data.datasets import split_path
 
     info = result.info
-    if info is None or not info.model_dir or not (Path(info.model_dir) / "mtst.json").exists():
+    if info is None or not info.model_dir or not (Path(info.model_dir) / MODEL_CONFIG).exists():
         return f"the model folder {info.model_dir if info else '(no variant.json)'} is not here"
     for task in result.tasks:
         path = split_path(Path(info.splits_dir), task, info.split)
@@ -212,15 +213,3 @@ def serving_table(champion: Result, params: CompareParams) -> Serving | None:
                    rows=rows(measured, params.serving_tolerance, chosen), chosen=chosen, reason=reason,
                    cpu=describe())
 
-
-def serving_metrics(serving: Serving) -> list[tuple[str, float, int]]:
-    """The table as MLflow metrics for the parent run: ``serving.<backend>.<task>.sentences_per_s`` and
-    ``.macro_f1``, ``serving.<backend>.sentences_per_s`` (the slower task's), ``.ratio_to_torch``, ``.size_mb``."""
-    metrics = []
-    for row in serving.rows:
-        key = f"serving.{row.backend}"
-        metrics += [(f"{key}.{task}.sentences_per_s", value, 0) for task, value in row.task_sentences_per_s.items()]
-        metrics += [(f"{key}.{task}.macro_f1", value, 0) for task, value in row.macro_f1.items()]
-        metrics += [(f"{key}.sentences_per_s", row.sentences_per_s, 0), (f"{key}.size_mb", row.size_mb, 0),
-                    (f"{key}.ratio_to_torch", row.ratio_to_torch, 0)]
-    return metrics

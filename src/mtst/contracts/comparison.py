@@ -15,7 +15,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mtst.contracts.base import ContractError, Record, describe
 
+REPORT, CHART, COMPARISON = "comparison.md", "comparison.png", "comparison.json"
+REPORT_FILES = (REPORT, CHART, COMPARISON)
+"""What ``mtst compare`` writes into its reports folder: the report, its chart, its record."""
+PREDICTIONS = "predictions"
+"""The eval folder's folder of ``Prediction`` rows, one file per task (:func:`predictions_file`)."""
+
 Number = int | float
+
+
+def predictions_file(task: str) -> str:
+    """The path, inside an eval folder, of task ``task``'s test predictions."""
+    return f"{PREDICTIONS}/{task}.jsonl"
 
 
 class Part(BaseModel):

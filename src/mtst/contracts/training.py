@@ -15,6 +15,8 @@ from mtst.contracts.base import ContractError, Record, load_json, validate
 from mtst.io import write_json
 
 SUMMARY, STAGES, HISTORY, MODEL = "train_summary.json", "stages.json", "history.jsonl", "model"
+MODEL_CONFIG = "mtst.json"
+"""What marks a saved model folder (``MultiTaskSentenceTransformer.save``): its architecture and labels."""
 
 
 class TaskScore(BaseModel):
@@ -128,7 +130,7 @@ class TrainFolder:
         return self.path / MODEL
 
     def is_finished(self) -> bool:
-        return (self.model_dir / "mtst.json").exists() and (self.path / SUMMARY).exists()
+        return (self.model_dir / MODEL_CONFIG).exists() and (self.path / SUMMARY).exists()
 
     def summary(self) -> TrainSummary:
         return TrainSummary.read(self.path / SUMMARY)

@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from mtst.config import ConfigError, Params
+from mtst.dag import LAYOUT
+from mtst.data import SUMMARY
 from mtst.io import read_json, write_json, write_text
 from mtst.training import fingerprint as fp
 from mtst.training.fingerprint import FingerprintMismatch
@@ -70,6 +72,18 @@ def points(params: Params) -> list[Point]:
     return [Point(size, seed, variant) for size in curve.sizes for seed in curve.seeds for variant in curve.variants]
 
 
+def comparisons(params: Params) -> tuple[str | None, tuple[str, str] | None]:
+    """What the curve compares, read from the recipes of ``curve.variants``: the single-task Task B variant (the
+    baseline of every multi-task one), and the augmentation pair (a variant trained on the augmented split and its
+    ablation without it: ``ablation_of`` the first, ``augment: false``). None where the grid has no such variant."""
+    assert params.train is not None
+    recipes = {name: params.train.variants[name] for name in params.curve.variants}
+    single = next((name for name, v in recipes.items() if v.tasks == ["task_b"]), None)
+    augmentation = next(((v.ablation_of, name) for name, v in recipes.items()
+                         if v.ablation_of in recipes and recipes[v.ablation_of].augment and not v.augment), None)
+    return single, augmentation
+
+
 def point_params(params: Params, point: Point) -> Params:
     """``params`` for one point: its Task B size and seed in ``prepare``, its seed in ``augment`` and ``train``,
     and the curve's epoch scale on top of the profile's."""
@@ -88,16 +102,18 @@ def prepared_data(params: Params, point: Point, data_dir: Path, root: Path) -> t
     from mtst.steps import augment, prepare
 
     shared = point.data_dir(root)
-    splits, augmented, made_with = shared / "splits", shared / "augmented", shared / "data_params.json"
+    # the point's own workspace, its folders named as the pipeline's (mtst.dag.LAYOUT)
+    splits, augmented = shared / Path(LAYOUT.splits).name, shared / Path(LAYOUT.augmented).name
+    made_with = shared / "data_params.json"
     if made_with.exists() and made_with.read_text(encoding="utf-8") != _data_params(params):
         raise FingerprintMismatch(f"{shared} was prepared with other prepare / augment parameters ({made_with}): "
                                   f"move {root} away, or give another --root")
-    if not (splits / "summary.json").exists():
+    if not (splits / SUMMARY).exists():
         write_text(made_with, _data_params(params))  # first: a kill during prepare leaves it, and prepare reruns
         prepare.run(params.prepare, data_dir, splits)
     if not params.train.variants[point.variant].augment:  # type: ignore[union-attr]
         return splits, None
-    if not (augmented / "summary.json").exists():
+    if not (augmented / SUMMARY).exists():
         augment.run(params.augment, splits, augmented, progress=False)
     return splits, augmented
 
@@ -206,4 +222,4 @@ def _data_params(settings: Params) -> str:
 
 def _train_rows(splits: Path) -> int:
     """Task B training rows before augmentation: what the size means, also for ``all``."""
-    return int(read_json(splits / "summary.json")["task_b"]["train"]["total"])
+    return int(read_json(splits / SUMMARY)["task_b"]["train"]["total"])

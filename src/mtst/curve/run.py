@@ -11,6 +11,7 @@ from typing import Any
 
 from mtst.config import Params
 from mtst.curve import grid, report, summary
+from mtst.dag import LAYOUT
 from mtst.run_tags import ROLE, VARIANT
 
 
@@ -69,7 +70,7 @@ class _Log:
             self.tracker.client.set_terminated(self.parent, "FINISHED" if files else "FAILED")
 
 
-def run(params: Params, data_dir: str | Path = "data", root: str | Path = "artifacts/curve",
+def run(params: Params, data_dir: str | Path = LAYOUT.data, root: str | Path = LAYOUT.curve_root,
         out: str | Path | None = None, show_progress: bool = False) -> dict[str, Any]:
     """Run ``params.curve``'s grid under ``root`` and write the reports to ``out`` (default ``curve.out``).
     Returns the summary plus ``points`` (the results), ``skipped`` (points already finished) and ``files``."""
@@ -83,7 +84,8 @@ def run(params: Params, data_dir: str | Path = "data", root: str | Path = "artif
             result = grid.run_point(params, point, data_dir, root, show_progress)
             results.append(result)
             log.point(point, result)
-        curve = summary.summarize(results, params.compare.tolerance)
+        single, augmentation = grid.comparisons(params)
+        curve = summary.summarize(results, params.compare.tolerance, single=single, augmentation=augmentation)
         files = report.write(curve, results, Path(out or params.curve.out))
     finally:
         log.finish(files)

@@ -16,17 +16,17 @@ import numpy as np
 
 from mtst.comparison.statistics import CONFIDENCE, interval
 
-SINGLE = "single_b"          # the single-task baseline a multi-task variant is compared with
-AUGMENTED, NOT_AUGMENTED = "staged", "staged_noaug"  # the augmentation pair
-
 
 def _key(size: int | None) -> float:
     return math.inf if size is None else float(size)
 
 
-def summarize(results: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
+def summarize(results: list[dict[str, Any]], tolerance: float, *, single: str | None,
+              augmentation: tuple[str, str] | None) -> dict[str, Any]:
     """The curve: per size and variant the Task B (and Task A) macro-F1 interval over seeds, and per size the
-    paired comparisons (multi-task vs ``single_b``, ``staged`` vs ``staged_noaug``) with a verdict each."""
+    paired comparisons with a verdict each: every multi-task variant vs ``single`` (the single-task Task B
+    baseline), and ``augmentation`` (a variant, its ablation without augmentation); both from the recipes
+    (``mtst.curve.grid.comparisons``)."""
     sizes = sorted({r["size"] for r in results}, key=_key)
     variants = list(dict.fromkeys(r["variant"] for r in results))
     rows = []
@@ -41,10 +41,10 @@ def summarize(results: list[dict[str, Any]], tolerance: float) -> dict[str, Any]
                          "task_b_train_rows": int(np.mean([r["task_b_train_rows"] for r in points])),
                          "task_b_macro_f1": interval([r["task_b_macro_f1"] for r in points]),
                          "task_a_macro_f1": interval(task_a) if task_a else None})
-    pairs = [(v, SINGLE, "multitask") for v in variants if v != SINGLE and SINGLE in variants
+    pairs = [(v, single, "multitask") for v in variants if v != single and single in variants
              and any(r.get("task_a_macro_f1") is not None for r in results if r["variant"] == v)]
-    if AUGMENTED in variants and NOT_AUGMENTED in variants:
-        pairs.append((AUGMENTED, NOT_AUGMENTED, "augmentation"))
+    if augmentation and set(augmentation) <= set(variants):
+        pairs.append((*augmentation, "augmentation"))
     comparisons = [c for size in sizes for a, b, kind in pairs
                    if (c := compare(results, size, a, b, kind, tolerance)) is not None]
     return {"confidence": CONFIDENCE, "tolerance": tolerance, "sizes": sizes, "variants": variants, "rows": rows,
@@ -102,8 +102,8 @@ def paragraph(comparisons: list[dict[str, Any]], variants: list[str], tolerance:
                     sentence += f" Augmentation stops paying from {_sizes_text([stops])} rows on."
             sentences.append(sentence)
     if not sentences:
-        return (f"No pair of variants to compare: the grid needs `{SINGLE}` and a multi-task variant, or "
-                f"`{AUGMENTED}` and `{NOT_AUGMENTED}`, at the same sizes and seeds.")
+        return ("No pair of variants to compare: the grid needs the single-task Task B variant and a multi-task "
+                "variant, or a variant and its ablation without augmentation, at the same sizes and seeds.")
     rule = (f"A difference counts when its paired mean exceeds {tolerance:g} macro-F1 point"
             f"{'' if tolerance == 1 else 's'} and, with several "
             f"seeds, its {int(CONFIDENCE * 100)}% interval excludes zero; otherwise it is a tie.")

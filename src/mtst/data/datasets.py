@@ -13,8 +13,7 @@ from mtst.data.sources import BBC_ARCHIVE, VADER_ARCHIVE, ensure_archive
 from mtst.data.splits import add_ids, assign_splits, dedupe_texts
 
 COLUMNS = ["id", "text", "label", "group", "split"]
-TASK_LABELS = {"task_a": bbc.LABELS, "task_b": vader.LABELS}
-TASK_NAMES = {"task_a": "topic", "task_b": "sentiment"}
+TASK_LABELS = {"task_a": bbc.LABELS, "task_b": vader.LABELS}  # per mtst.tasks.TASKS row: its source's labels
 
 
 def _from_user_file(path: str) -> pd.DataFrame:

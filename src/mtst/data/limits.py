@@ -9,16 +9,12 @@ spare; ``MTST_MAX_FILE_BYTES`` raises or lowers it for every command without a c
 
 from __future__ import annotations
 
-import os
-import re
-
 from mtst.config import ConfigError
+from mtst.environment import Environment, env_name
 
-DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB
-ENV_VAR = "MTST_MAX_FILE_BYTES"
+ENV_VAR = env_name("max_file_bytes")
+"""The variable error messages tell the user to set (declared, with its default, in ``mtst.environment``)."""
 CELL_BYTES = 8  # the least a table cell costs in memory (one pointer or offset), whatever its value
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-_SIZE = re.compile(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", re.IGNORECASE)
 
 
 def max_bytes(override: int | None = None) -> int:
@@ -27,14 +23,7 @@ def max_bytes(override: int | None = None) -> int:
         if override <= 0:
             raise ConfigError(f"max_bytes must be a positive number of bytes, got {override}")
         return override
-    raw = os.environ.get(ENV_VAR, "")
-    if not raw.strip():
-        return DEFAULT_MAX_BYTES
-    match = _SIZE.fullmatch(raw)
-    if match is None or int(match.group(1)) == 0:
-        raise ConfigError(f"{ENV_VAR}={raw!r} is not a size: give a positive number of bytes (500000000) or one "
-                          "with a unit (500M, 2G)")
-    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+    return Environment.current().max_file_bytes
 
 
 def human(size: int) -> str:

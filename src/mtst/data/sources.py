@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mtst.environment import Environment
 from mtst.io import recover, sha256_file
 
 
@@ -44,7 +45,7 @@ class SourceError(RuntimeError):
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("MTST_SOURCE_CACHE", ".cache/sources"))
+    return Environment.current().source_cache
 
 
 def ensure_archive(archive: Archive, directory: Path | None = None) -> Path:

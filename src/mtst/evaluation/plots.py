@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 
 from mtst.contracts.training import StageRecord  # noqa: E402
 from mtst.io import atomic_path  # noqa: E402
+from mtst.tasks import TASK_NAMES  # noqa: E402
 
 TASK_COLORS = {"task_a": "#2272b4", "task_b": "#de7921"}
 
@@ -94,7 +95,8 @@ def plot_comparison(rows: Sequence[Mapping[str, Any]], path: str | Path, title: 
     fig, axes = plt.subplots(1, 2 if domains else 1, figsize=(13 if domains else 7, 4.6), squeeze=False)
     ax = axes[0][0]
     width = 0.38
-    for offset, task in ((-width / 2, "task_a"), (width / 2, "task_b")):
+    for i, task in enumerate(TASK_NAMES):
+        offset = (i - (len(TASK_NAMES) - 1) / 2) * width
         values = [r.get(task) for r in rows]
         heights = [v * 100 if v is not None else 0 for v in values]
         bars = ax.bar(x + offset, heights, width, label=task, color=TASK_COLORS[task])

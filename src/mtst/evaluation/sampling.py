@@ -9,13 +9,14 @@ import numpy as np
 
 from mtst.data.datasets import load_split, split_path
 from mtst.evaluation.errors import EvaluationError
+from mtst.tasks import TASK_NAMES
 
 
 def throughput_sample(splits_dir: Path, split: str, n: int, seed: int) -> list[str]:
     """``n`` sentences (fewer if the splits are smaller) drawn without replacement from the ``split`` split of
     every task that has one, whatever tasks the timed model has."""
     texts: list[str] = []
-    for task in ("task_a", "task_b"):
+    for task in TASK_NAMES:
         if split_path(splits_dir, task, split).exists():
             texts.extend(load_split(splits_dir, task, split)["text"].tolist())
     if not texts:

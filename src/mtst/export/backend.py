@@ -14,27 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from mtst.backends import BACKENDS, EXPORT_OF, RUNTIME_OF, backends_of
+from mtst.backends import BACKENDS, Backend, backend_named, backends_of
 from mtst.config import ConfigError
-from mtst.evaluation.errors import ModelNotFoundError
+from mtst.environment import Environment
+from mtst.export.errors import ModelNotFoundError
 from mtst.export.layout import CONFIG_FILE, export_kind, is_export, read_config
 from mtst.io import MARKER, sha256_file
 
 __all__ = ["BACKENDS", "cache_root", "cached_export", "calibration_for", "export_for", "load_backend"]
 
-EXPORT_COMMAND = {"onnx": "--format onnx", "openvino": "--format onnx", "openvino-bf16": "--format onnx",
-                  "onnx-int8": "--format onnx --int8", "openvino-int8": "--format openvino --int8 --calibration FILE"}
-"""The ``mtst export`` options that make the export a backend runs (for error messages)."""
-
-
 def cache_root() -> Path:
-    return Path(os.environ.get("MTST_ONNX_CACHE", ".cache/onnx"))
+    return Environment.current().onnx_cache
 
 
 def export_key(model_dir: Path, kind: str, calibration: Sequence[str] | None = None) -> str:
@@ -78,27 +73,24 @@ def cached_export(model_dir: Path, kind: str = "fp32", calibration: Sequence[str
 def export_for(model_dir: Path, backend: str, calibration: Sequence[str] | None = None) -> Path:
     """The cached export of ``model_dir`` that ``backend`` (not torch) runs; ``calibration``: the sentences an
     ``openvino-int8`` export is calibrated on (ignored by the other backends)."""
-    return cached_export(model_dir, EXPORT_OF[backend], calibration)
+    export = backend_named(backend).export
+    if export is None:
+        raise ValueError(f"backend {backend!r} runs the saved model folder, not an export")
+    return cached_export(model_dir, export, calibration)
 
 
 def calibration_for(backends: Sequence[str], splits_dir: str | Path, tasks: Sequence[str]) -> list[str] | None:
     """The calibration sentences of a splits folder (its validation split) when one of ``backends`` runs a
     calibrated export (``openvino-int8``); else None, and nothing is read."""
-    if not any(EXPORT_OF.get(name) == "nncf-int8" for name in backends):
+    if not any(backend_named(name).export == "nncf-int8" for name in backends):
         return None
     from mtst.export.openvino_int8 import calibration_sentences
 
     return calibration_sentences(splits_dir, tasks)
 
 
-def _run_export(folder: Path, backend: str, threads: int | None) -> Any:
-    if RUNTIME_OF[backend] == "openvino":
-        from mtst.export.openvino_model import OpenVinoModel
-
-        return OpenVinoModel.load(folder, threads, bf16=backend == "openvino-bf16")
-    from mtst.export.onnx_model import OnnxModel
-
-    return OnnxModel.load(folder, threads)
+def _run_export(folder: Path, row: Backend, threads: int | None) -> Any:
+    return row.load_function()(folder, threads, **row.options)
 
 
 def load_backend(path: str | Path, backend: str = "torch", threads: int | None = None,
@@ -107,22 +99,22 @@ def load_backend(path: str | Path, backend: str = "torch", threads: int | None =
     ``OpenVinoModel`` (``openvino``, ``openvino-bf16``, ``openvino-int8``), the last two on ``threads`` cores
     (default torch's thread count). ``calibration``: the sentences a model folder's ``openvino-int8`` export
     is calibrated on (see :func:`cached_export`)."""
-    if backend not in BACKENDS:
-        raise ConfigError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    try:
+        row = backend_named(backend)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     path = Path(path)
     if is_export(path):
         made = export_kind(read_config(path))
         if backend not in backends_of(made):
-            other = f", or an export made by `mtst export {EXPORT_COMMAND[backend]}`" if backend in EXPORT_COMMAND else ""
+            other = f", or an export made by `mtst export {row.export_command}`" if row.export_command else ""
             raise ModelNotFoundError(f"{path} is an {made} export, for backend {' | '.join(backends_of(made))}, "
                                      f"not {backend!r}: give the saved model folder instead (it is exported on first "
                                      f"use){other}")
-        return _run_export(path, backend, threads)
+        return _run_export(path, row, threads)
     from mtst.export.onnx_export import resolve_model_dir
 
     source = resolve_model_dir(path)
-    if backend == "torch":
-        from mtst.model import MultiTaskSentenceTransformer
-
-        return MultiTaskSentenceTransformer.load(source)
-    return _run_export(export_for(source, backend, calibration), backend, threads)
+    if row.export is None:  # torch: the saved folder itself
+        return row.load_function()(source)
+    return _run_export(export_for(source, backend, calibration), row, threads)

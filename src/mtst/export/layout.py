@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mtst.evaluation.errors import ModelNotFoundError
+from mtst.export.errors import ModelNotFoundError
 
 CONFIG_FILE = "mtst_onnx.json"
 MODEL_FILE = "model.onnx"

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtst.evaluation.errors import ModelNotFoundError
+from mtst.contracts.training import MODEL, MODEL_CONFIG
+from mtst.export.errors import ModelNotFoundError
 from mtst.export.layout import CONFIG_FILE, FORMAT, HEADS_FILE, MODEL_FILE, TOKENIZER_DIR, output_names, read_config
 from mtst.export.onnx_model import OnnxModel
 from mtst.io import atomic_dir, write_json
@@ -50,12 +51,10 @@ QUANTISATION: dict[str, Any] = {
 to int8 at run time (one range per tensor per batch), int8 products (VNNI on this CPU). Quantised: every
 encoder ``MatMul`` and every fused ``Attention`` (its Q/K/V projection) but the last block's; that one, the
 embedding table, the LayerNorms and the heads (``Gemm``) stay fp32. The last block feeds the pooled sentence
-vector directly, so its rounding is not averaged away by later layers. Measured side by side on the default
-profile's bf16-trained ``staged`` model (4,000 test sentences, 2 threads): everything quantised, 2.3-2.6x
-torch but -0.52 to -0.77 macro-F1 points on Task B; the last attention fp32, 2.4-2.5x and +0.02 / -0.32
-(A / B); the whole last block fp32, -0.15 on B but only 2.0-2.1x; ``MatMulNBits`` (8-bit blocks of 128)
-+0.06 / -0.29 at 1.4-1.5x; per-tensor weights -0.4 to -0.6. ``benchmarks/onnx_inference.py`` prints this
-graph beside ``MatMulNBits``. Dynamic ranges follow the batch, so an int8 model's answers shift slightly with
+vector directly, so its rounding is not averaged away by later layers: of the graphs tried side by side
+(everything quantised, the last attention fp32, the whole last block fp32, ``MatMulNBits``, per-tensor
+weights), this one kept Task B closest to torch at nearly the speed of quantising everything.
+``benchmarks/onnx_inference.py`` measures this graph beside ``MatMulNBits``. Dynamic ranges follow the batch, so an int8 model's answers shift slightly with
 how the sentences are batched."""
 
 PROBE_SENTENCES = (
@@ -96,8 +95,8 @@ class _Heads(nn.Module):
 def resolve_model_dir(path: str | Path) -> Path:
     """A saved model folder (``mtst.json``), or a training folder holding one in ``model/``."""
     path = Path(path)
-    for candidate in (path, path / "model"):
-        if (candidate / "mtst.json").is_file():
+    for candidate in (path, path / MODEL):
+        if (candidate / MODEL_CONFIG).is_file():
             return candidate
     if not path.exists():
         raise ModelNotFoundError(f"model {str(path)!r}: no such folder; give a saved model folder or a training folder")

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mtst.export.layout import HEADS_FILE, TOKENIZER_DIR, graph_file, output_names, read_config
+from mtst.backends import backend_running
+from mtst.export.layout import HEADS_FILE, TOKENIZER_DIR, export_kind, graph_file, output_names, read_config
 
 
 def session_options(threads: int) -> Any:
@@ -36,6 +37,9 @@ class OnnxModel:
     """Sentences → ``{task: probabilities}`` through ``model.onnx``; embeddings → probabilities through
     ``heads.onnx``. Load an export folder with :meth:`load`."""
 
+    runtime = "onnxruntime"
+    """The package that runs the graphs; with the export and :meth:`backend_options`, it names the backend."""
+
     def __init__(self, model_file: str | Path, heads_file: str | Path, tokenizer: Any, config: dict[str, Any],
                  threads: int | None = None) -> None:
         if threads is None:
@@ -47,7 +51,7 @@ class OnnxModel:
         self.max_length = int(config["max_length"])
         self.embedding_dim = int(config["embedding_dim"])
         self.quantisation: dict[str, Any] | None = config.get("quantisation")
-        self.backend = "onnx-int8" if self.quantisation else "onnx"
+        self.backend = backend_running(self.runtime, export_kind(config), **self.backend_options())
         self.tokenizer = tokenizer
         self.threads = threads
         self.session = self._session(Path(model_file), heads=False)
@@ -56,6 +60,10 @@ class OnnxModel:
         self._outputs = output_names(list(self.tasks))
         self._widths = {"embedding": self.embedding_dim,
                         **{name: len(labels) for name, labels in zip(self._outputs, self.tasks.values(), strict=True)}}
+
+    def backend_options(self) -> dict[str, Any]:
+        """The loader options in force (``mtst.backends.Backend.options``): none for ONNX Runtime."""
+        return {}
 
     def _session(self, graph: Path, heads: bool) -> Any:
         """What runs ``graph``: anything with ONNX Runtime's ``run(output names, inputs)``."""

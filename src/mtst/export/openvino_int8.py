@@ -4,9 +4,8 @@
 Why static int8 through NNCF: ONNX Runtime's dynamic int8 (``onnx-int8``) measures each activation's range on
 every batch at run time (a cost on every call, and ranges that move with the batch); NNCF measures them once,
 on calibration sentences, after smoothing the outliers of the LayerNorm-fed activations into the weights
-(SmoothQuant). On the AMX Xeon, on the default profile's champion (``head_a_frozen``, 4,000 test sentences, 2
-threads) it measured 2.9-3.0x torch with -0.12 / -0.29 macro-F1 points where ONNX Runtime's int8 gave 1.9x
-with -0.20 / -1.17 (README, "ONNX export").
+(SmoothQuant): faster than ONNX Runtime's int8 and closer to torch's predictions
+(``benchmarks/onnx_inference.py`` writes the figures; docs/serving.md).
 
 Calibration: one sentence per sample (no padding enters the ranges), :data:`CALIBRATION_SENTENCES` in all,
 taken in equal shares from each task's *validation* split, never the test split the model is scored on
@@ -32,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from mtst.config import ConfigError
-from mtst.evaluation.errors import ModelNotFoundError
+from mtst.export.errors import ModelNotFoundError
 from mtst.export.layout import CONFIG_FILE, HEADS_FILE, MODEL_FILE, TOKENIZER_DIR, read_config
 from mtst.io import atomic_dir, write_json
 

@@ -2,11 +2,11 @@
 in bf16 (``openvino-bf16``), or NNCF's int8 graph of it (``openvino-int8``: ``mtst.export.openvino_int8``), with
 ``OnnxModel``'s inference surface and batching.
 
-Why OpenVINO: on an Intel CPU with AMX, torch's fp32 kernels outrun ONNX Runtime's (0.91-0.94x torch), and
-ONNX Runtime's int8 reaches only 1.8-1.9x torch while losing more than 1 macro-F1 point on the champion's Task
-B; OpenVINO reads the same graph (ONNX Runtime's fused ``Attention`` / ``SkipLayerNormalization`` included),
-runs it at 1.1x torch in fp32 and, in bf16 on AMX, at 3x with a tenth of int8's changed predictions. Figures:
-README, "ONNX export".
+Why OpenVINO: on an Intel CPU with AMX, torch's fp32 kernels outrun ONNX Runtime's, and ONNX Runtime's int8
+loses more quality on Task B than its speed is worth; OpenVINO reads the same graph (ONNX Runtime's fused
+``Attention`` / ``SkipLayerNormalization`` included), at least matches torch in fp32 and, in bf16 on AMX, runs
+several times faster with far fewer changed predictions than int8. Figures: ``benchmarks/onnx_inference.py``'s
+report (docs/serving.md).
 
 Precision: the encoder graph computes in ``bf16`` only where the CPU has bf16 instructions (AVX512-BF16 or AMX,
 ``mtst.cpu.has_bf16``); elsewhere a bf16 request compiles in fp32 and the model *is* the ``openvino`` backend:
@@ -26,7 +26,6 @@ from typing import Any
 import numpy as np
 
 from mtst.cpu import describe, has_bf16
-from mtst.export.layout import export_kind
 from mtst.export.onnx_model import OnnxModel
 
 log = logging.getLogger(__name__)
@@ -63,6 +62,8 @@ class OpenVinoModel(OnnxModel):
     by OpenVINO; ``bf16`` asks for bf16 compute in the encoder (an int8 graph keeps fp32 where it is not int8).
     Load an export folder with :meth:`load` (``OpenVinoModel.load(folder, bf16=True)``)."""
 
+    runtime = "openvino"
+
     def __init__(self, model_file: str | Path, heads_file: str | Path, tokenizer: Any, config: dict[str, Any],
                  threads: int | None = None, bf16: bool = False) -> None:
         if bf16 and not has_bf16():
@@ -71,9 +72,10 @@ class OpenVinoModel(OnnxModel):
             bf16 = False
         self.requested_precision = "bf16" if bf16 else "f32"
         super().__init__(model_file, heads_file, tokenizer, config, threads)
-        int8 = export_kind(config) == "nncf-int8"
-        self.backend = "openvino-int8" if int8 else "openvino-bf16" if bf16 else "openvino"
         self.precision: str = self.session.precision
+
+    def backend_options(self) -> dict[str, Any]:
+        return {"bf16": self.requested_precision == "bf16"}
 
     def int8_kernels(self) -> list[str]:
         """The oneDNN kernels that ran the encoder's int8 MatMuls (after a first inference; [] for an fp32

@@ -31,6 +31,7 @@ from typing import Any
 from mtst import __version__
 from mtst.config import ConfigError
 from mtst.cpu import CAP_ENV
+from mtst.environment import env_name
 
 LOCAL_IMAGE = f"mtst:{__version__}-cpu"
 """What ``make image`` builds: the components' CPU image."""
@@ -39,7 +40,8 @@ LOCAL_IMAGE = f"mtst:{__version__}-cpu"
 # class caps (mtst.cpu.CAP_ENV), so a task computes as the shell does.
 PASSED_ENV = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN",
               "MLFLOW_TRACKING_INSECURE_TLS", "MLFLOW_TRACKING_SERVER_CERT_PATH", "MLFLOW_HTTP_REQUEST_TIMEOUT",
-              "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MTST_PIPELINE_ID", "MTST_PIPELINE_RUN_ID", "TQDM_DISABLE", *CAP_ENV)
+              "MLFLOW_HTTP_REQUEST_MAX_RETRIES", env_name("pipeline_id"), "TQDM_DISABLE",
+              *CAP_ENV)
 
 
 class ContainerError(ConfigError):
@@ -134,13 +136,14 @@ def reliable_exit_codes() -> Iterator[None]:
         docker_task_handler.run_docker_container = original
 
 
-def tracking_uri(sections_json: str) -> str:
-    """The MLflow store the tasks log to (``sections_json``: a component's sections with ``tracking``, e.g.
+def tracking_uri(component_sections: Mapping[str, Any]) -> str:
+    """The MLflow store the tasks log to (``component_sections``: a component's sections with ``tracking``, e.g.
     ``evaluate_params``), resolved here as a task would resolve it in this checkout."""
     from mtst.config import TrackingParams
+    from mtst.kfp.sections import plain
     from mtst.tracking import resolve_tracking_uri
 
-    return resolve_tracking_uri(TrackingParams(**json.loads(sections_json).get("tracking", {})))
+    return resolve_tracking_uri(TrackingParams(**plain(component_sections).get("tracking", {})))
 
 
 def docker_runner(image: str, tracking_uri: str) -> Any:

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import yaml
 from mtst.config import ConfigError
 from mtst.kfp import sections
 from mtst.kfp.artifacts import read_json
+from mtst.contracts.training import SUMMARY
 
 
 class TrainLaunchError(RuntimeError):
@@ -57,19 +58,19 @@ def available_cpus() -> int:
     return max(1, cpus)
 
 
-def torchrun_params(train_params: str, variant: str, init_from: str = "") -> dict[str, Any]:
+def torchrun_params(train_params: Mapping[str, Any], variant: str, init_from: str = "") -> dict[str, Any]:
     """The params file ``mtst train`` reads under torchrun: the task's sections, the follow-up declared as in
     params.yaml (``pipeline``), tracking off (training logs nothing to MLflow; evaluate does)."""
-    raw: dict[str, Any] = {**json.loads(train_params or "{}"), "tracking": {"enabled": False}}
+    raw: dict[str, Any] = {**sections.plain(train_params), "tracking": {"enabled": False}}
     if init_from:
         raw["pipeline"] = {"variants": [init_from], "followups": {variant: init_from}}
     return raw
 
 
-def train_variant(train_params: str, variant: str, splits: str | Path, out: str | Path,
+def train_variant(train_params: Mapping[str, Any], variant: str, splits: str | Path, out: str | Path,
                   augmented: str | Path | None = None, init_from: str = "", init_dir: str | Path | None = None,
                   checkpoint_dir: str | Path | None = None, resume: bool = False, nproc: int = 1) -> dict[str, Any]:
-    """Train one variant as the kfp ``train`` component does (``train_params``: its sections' JSON,
+    """Train one variant as the kfp ``train`` component does (``train_params``: its sections,
     ``init_from``: the variant whose model, in ``init_dir``, it starts from): in this process when ``nproc``
     is 1, else as ``nproc`` processes under torchrun; returns the train summary either way. ``resume``:
     continue from the checkpoint in ``checkpoint_dir`` if there is one (a retried task), else start afresh."""
@@ -107,4 +108,4 @@ def train_variant(train_params: str, variant: str, splits: str | Path, out: str 
                 tail = sink.read()[-4000:]
                 raise TrainLaunchError(f"torchrun with {nproc} processes exited with code {code}: "
                                        f"{' '.join(command)}\n{tail}")
-    return read_json(out, "train_summary.json")
+    return read_json(out, SUMMARY)

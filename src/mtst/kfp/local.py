@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mtst.config import ConfigError
+from mtst.dag import LAYOUT
+from mtst.environment import Environment, env_name
 from mtst.kfp import settings
 from mtst.kfp.arguments import pipeline_arguments
 from mtst.kfp.pipeline import PipelineBuilder, with_image
@@ -47,15 +49,14 @@ def task_env() -> dict[str, str]:
     env = {k: os.environ.get(k, v) for k, v in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                                                "TOKENIZERS_PARALLELISM": "false",
                                                "MLFLOW_DISABLE_TELEMETRY": "true"}.items()}
-    cache = os.environ.get("MTST_SOURCE_CACHE") or ".cache/sources"
-    env["MTST_SOURCE_CACHE"] = str(Path(cache).resolve())
+    env[env_name("source_cache")] = str(Environment.current().source_cache.resolve())
     nltk = os.environ.get("NLTK_DATA") or ".cache/nltk_data"
     env["NLTK_DATA"] = os.pathsep.join(str(Path(p).resolve()) for p in nltk.split(os.pathsep) if p)
     return env
 
 
 def run_local(build: PipelineBuilder, *, params_path: str | Path = "params.yaml", profile: str | None = None,
-              variants: Iterable[str] | None = None, root: str | Path = "artifacts/kfp-local",
+              variants: Iterable[str] | None = None, root: str | Path = LAYOUT.kfp_local_root,
               cache: bool = False, parallelism: int = 1, runner: str = "subprocess",
               image: str | None = None) -> dict[str, Any]:
     """Run the pipeline that ``build`` makes (``pipelines.multitask_pipeline.build_pipeline``) locally; return

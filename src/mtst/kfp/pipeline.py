@@ -6,14 +6,14 @@ passes that builder in, so this library module imports nothing from the top-leve
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from mtst.kfp import settings
+from mtst.dag import LAYOUT
+from mtst.kfp import sections, settings
 from mtst.kfp.arguments import pipeline_arguments
 
 PipelineBuilder = Callable[..., Any]
@@ -34,11 +34,10 @@ def redacted(args: dict[str, Any]) -> dict[str, Any]:
     compiled into the YAML, sent to a cluster or printed; run-local passes the real ones)."""
     from mtst.redaction import redact_params
 
-    return {k: json.dumps(redact_params(json.loads(v)), sort_keys=True) if k.endswith("_params") else v
-            for k, v in args.items()}
+    return {k: redact_params(v) if k in sections.ARGUMENTS else v for k, v in args.items()}
 
 
-def compile_pipeline(build: PipelineBuilder, out: str | Path = "artifacts/kfp/pipeline.yaml", *,
+def compile_pipeline(build: PipelineBuilder, out: str | Path = LAYOUT.kfp_package, *,
                      params_path: str | Path = "params.yaml", profile: str | None = None,
                      variants: Iterable[str] | None = None, image: str | None = None,
                      **overrides: Any) -> dict[str, Any]:

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import html
 import math
-import os
 import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mtst.kfp.artifacts import read_json
+from mtst.contracts.evaluation import REPORT
+from mtst.tasks import TASK_NAMES
 
 
-def use_pipeline_id(pipeline_run_id: str) -> None:
-    """Group this task's MLflow runs under the KFP run's parent run (``mtst.tracking`` reads MTST_PIPELINE_ID)."""
-    if pipeline_run_id:
-        os.environ.setdefault("MTST_PIPELINE_ID", f"kfp-{pipeline_run_id}")
+def pipeline_id(pipeline_run_id: str) -> str | None:
+    """The MLflow pipeline id of the KFP run ``pipeline_run_id``: every task of one KFP run logs under one parent
+    run (None without a run id: the step's default identity)."""
+    return f"kfp-{pipeline_run_id}" if pipeline_run_id else None
 
 
 def flatten_numbers(obj: Any, prefix: str = "") -> dict[str, float]:
@@ -85,11 +86,11 @@ def publish_html(report_dir: str | Path, html_path: str | Path) -> list[Path]:
 
 # --- Confusion matrices -> ClassificationMetrics -----------------------------------------------------------
 
-def confusion_matrices(eval_dir: str | Path, tasks: Iterable[str] = ("task_a", "task_b")
+def confusion_matrices(eval_dir: str | Path, tasks: Iterable[str] = TASK_NAMES
                        ) -> dict[str, tuple[list[str], list[list[int]]]]:
     """``{task: (labels, matrix)}`` from ``report.json``, the one layout ``mtst evaluate`` writes:
     ``tasks.<task>.confusion.{labels, matrix}`` (rows actual). A task the variant does not serve is left out."""
-    report = read_json(eval_dir, "report.json")
+    report = read_json(eval_dir, REPORT)
     out: dict[str, tuple[list[str], list[list[int]]]] = {}
     for task in tasks:
         confusion = ((report.get("tasks") or {}).get(task) or {}).get("confusion")

@@ -9,16 +9,33 @@ compiled YAML.
 
 from __future__ import annotations
 
-import os
-
-from mtst import __version__
+from mtst import dag, environment
 
 PIPELINE_NAME = "mtst-multitask"
-PIPELINE_DESCRIPTION = ("Multi-task sentence transformer: data -> validate -> augment -> "
-                        "ParallelFor(freeze variant: train -> evaluate) -> compare.")
 
-DEFAULT_IMAGE = f"mtst:{__version__}-cuda"
-"""Local name of the image built from ``infra/Dockerfile``; push it to your registry and point MTST_KFP_IMAGE at it."""
+
+def pipeline_description() -> str:
+    """The DAG's stages in order, the per-variant ones inside the fan-out over their params.yaml key (what the
+    KFP UI shows for the uploaded pipeline and its versions)."""
+    steps: list[tuple[str, list[str]]] = []  # (a stage, [it]) or (a fan-out's key, [its stages])
+    fanouts: dict[str, list[str]] = {}
+    for stage in dag.STAGES:
+        if stage.foreach is None:
+            steps.append((stage.name, [stage.name]))
+        elif stage.foreach in fanouts:
+            fanouts[stage.foreach].append(stage.name)
+        else:
+            fanouts[stage.foreach] = [stage.name]
+            steps.append((f"ParallelFor(pipeline.{stage.foreach}", fanouts[stage.foreach]))
+    text = " -> ".join(key if names == [key] else f"{key}: {' -> '.join(names)})" for key, names in steps)
+    return f"Multi-task sentence transformer: {text}."
+
+
+PIPELINE_DESCRIPTION = pipeline_description()
+
+DEFAULT_IMAGE: str = environment.default("kfp_image")
+"""Local name of the image built from ``infra/Dockerfile`` (``mtst.environment``'s default of ``MTST_KFP_IMAGE``);
+push it to your registry and point MTST_KFP_IMAGE at it."""
 
 # Kubernetes objects (in the namespace the pipeline runs in) that carry MLflow settings to every task.
 MLFLOW_CONFIG_MAP = "mtst-mlflow"
@@ -51,4 +68,4 @@ DEFAULT_TRAIN_NPROC = 1
 
 def component_image(image: str | None = None) -> str:
     """The image every component runs in: ``image`` (``--image``), else ``$MTST_KFP_IMAGE``, else the default."""
-    return image or os.environ.get("MTST_KFP_IMAGE") or DEFAULT_IMAGE
+    return image or environment.Environment.current().kfp_image

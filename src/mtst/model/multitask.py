@@ -17,11 +17,11 @@ from torch import nn
 from tqdm.auto import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from mtst.contracts.training import MODEL_CONFIG as CONFIG_FILE
 from mtst.io import atomic_dir
 from mtst.model.encoder import backbone, build_sentence_encoder
 from mtst.model.heads import make_head
 
-CONFIG_FILE = "mtst.json"
 HEADS_FILE = "heads.safetensors"
 ENCODER_DIR = "encoder"
 

@@ -25,9 +25,11 @@ from mtst.augment import augment_rows, enabled_ops
 from mtst.augment.eda import WORDNET_OPS, Synonyms
 from mtst.augment.protect import Protector, load_vader_lexicon
 from mtst.config import AugmentParams, ValidateParams
+from mtst.data import SUMMARY
 from mtst.data.datasets import split_path
 from mtst.data.files import read_table
 from mtst.io import atomic_dir, write_json, write_jsonl
+from mtst.dag import LAYOUT
 
 TASK = "task_b"
 SAMPLES_PER_OP = 3
@@ -67,7 +69,7 @@ def check_output(rows: list[dict[str, Any]], splits_dir: str | Path,
     return {"success": True, "expectations": report["expectations"]}  # no timing: reruns give identical bytes
 
 
-def run(params: AugmentParams, splits_dir: str | Path, out_dir: str | Path = "artifacts/augmented",
+def run(params: AugmentParams, splits_dir: str | Path, out_dir: str | Path = LAYOUT.augmented,
         progress: bool | None = None) -> dict[str, Any]:
     train = read_rows(splits_dir, "train")
     taken = {r["text"] for r in train}
@@ -106,5 +108,5 @@ def run(params: AugmentParams, splits_dir: str | Path, out_dir: str | Path = "ar
         if params.validate_output:  # a failed check raises here, and the folder is never renamed into place
             summary["output_check"] = check_output(rows, splits_dir, work_dir=tmp)
         write_jsonl(tmp / TASK / "train.jsonl", rows)
-        write_json(tmp / "summary.json", summary)
+        write_json(tmp / SUMMARY, summary)
     return summary

@@ -1,6 +1,7 @@
-"""DAG node ``evaluate``: one trained variant on the fixed test sets, then its MLflow child run.
+"""DAG node ``evaluate``: one trained variant on the fixed test sets, then the evaluation part of its MLflow
+child run (``mtst.tracking.variant.log_evaluation``; the training part is ``train``'s).
 
-Outputs (``out_dir``, default ``artifacts/eval/<variant>``, written atomically as one folder; the JSON records are
+Outputs (``out_dir``, default ``mtst.dag.LAYOUT.evaluation(variant)``, written atomically as one folder; the JSON records are
 the models of ``mtst.contracts.evaluation``):
 
 - ``metrics.json``: flat keys, e.g. ``task_a.macro_f1``, ``task_b.domain.tweets.macro_f1``, ``task_b.ece``,
@@ -17,7 +18,7 @@ the models of ``mtst.contracts.evaluation``):
 The train folder is read through ``mtst.contracts.training``: a hand-edited or truncated record stops the step
 with a ``ContractError`` naming the file and the field (exit code 2) before the model loads.
 
-Kill-safe: the MLflow child run is logged from the unfinished folder, so ``mlflow.json`` lands with the rest in
+Kill-safe: the evaluation is logged from the unfinished folder, so ``mlflow.json`` lands with the rest in
 one rename, and ``metrics_path`` is removed just before that rename and written after it: a kill leaves the
 previous folder and metrics file, the previous folder alone, or the new folder alone, never a mix.
 
@@ -47,6 +48,7 @@ from mtst.evaluation.sampling import throughput_sample
 from mtst.evaluation.speed import measure_throughput, model_size
 from mtst.evaluation.testset import rows_digest
 from mtst.io import atomic_dir, write_json, write_jsonl
+from mtst.dag import LAYOUT
 
 
 @dataclass
@@ -198,33 +200,34 @@ def write_eval_folder(folder: Path, trained: Trained, scored: Scored, metrics: M
 
 
 def log_to_mlflow(folder: Path, trained: Trained, scored: Scored, metrics: Metrics, params: EvaluateParams,
-                  tracking: TrackingParams, model: Any, validation_dir: str | Path | None,
-                  pipeline_params: dict[str, Any] | None) -> MlflowInfo:
-    """The variant's child run under the pipeline's parent run, logged from the unfinished ``folder``."""
+                  tracking: TrackingParams, model: Any, pipeline_params: dict[str, Any] | None,
+                  pipeline_id: str | None) -> MlflowInfo:
+    """The evaluation part of the variant's child run under the pipeline's parent run, logged from the
+    unfinished ``folder`` (the training part is train's, logged again here only where it is missing)."""
     from mtst import tracking as mt
 
     tracker = mt.Tracker.open(tracking)
-    parent = tracker.pipeline_run(pipeline_params, validation_dir)
-    tags = {mt.RECIPE: trained.summary.recipe,
-            mt.TEST_DATA_HASH: rows_digest(params.split, {task: [(r["id"], r["label"]) for r in rows]
-                                                          for task, rows in scored.predictions.items()})}
-    return mt.log_variant(tracker, parent, trained.folder.path, folder, metrics.root, tracking,
-                          param_items_for_evaluate(params), example_texts=scored.sample[:3], model=model,
-                          backend=params.backend, tags={k: v for k, v in tags.items() if v})
+    parent = mt.pipeline_run(tracker, pipeline_params, pipeline_id=pipeline_id)
+    tested = rows_digest(params.split, {task: [(r["id"], r["label"]) for r in rows]
+                                        for task, rows in scored.predictions.items()})
+    return mt.log_evaluation(tracker, parent, trained.folder.path, folder, metrics.root, tracking,
+                             param_items_for_evaluate(params), example_texts=scored.sample[:3], model=model,
+                             backend=params.backend, tags={mt.TEST_DATA_HASH: tested} if tested else None)
 
 
-def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = "artifacts/splits",
+def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = LAYOUT.splits,
         out_dir: str | Path | None = None, *, metrics_path: str | Path | None = None,
-        tracking: TrackingParams | None = None, validation_dir: str | Path | None = None,
-        pipeline_params: dict[str, Any] | None = None) -> dict[str, Any]:
+        tracking: TrackingParams | None = None, pipeline_params: dict[str, Any] | None = None, pipeline_id: str | None = None) -> dict[str, Any]:
     """Evaluate ``train_dir`` on the ``params.split`` split of ``splits_dir``; log it to MLflow when
-    ``tracking`` is given and enabled. Returns the flat metrics (plus ``mlflow`` ids when tracked)."""
+    ``tracking`` is given and enabled, under the parent run of the pipeline run ``pipeline_id`` (None: the
+    default identity, ``mtst.tracking.default_pipeline_id``). Returns the flat metrics (plus ``mlflow`` ids
+    when tracked)."""
     from mtst import tracking as mt
     from mtst.export.backend import calibration_for, load_backend
 
     train_dir, splits_dir = Path(train_dir), Path(splits_dir)
     trained = load_trained(train_dir)
-    out_dir = Path(out_dir) if out_dir else Path("artifacts/eval") / trained.summary.variant
+    out_dir = Path(out_dir) if out_dir else Path(LAYOUT.evaluation(trained.summary.variant))
     track = tracking is not None and tracking.enabled
     if track:
         mt.preflight(tracking)  # fail in seconds, before the model loads
@@ -239,7 +242,7 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
         write_eval_folder(tmp, trained, scored, metrics, variant_info(trained, model.tasks, splits_dir, params),
                           params.split)
         if track:  # logged from the unfinished folder, so mlflow.json is part of the one rename below
-            info = log_to_mlflow(tmp, trained, scored, metrics, params, tracking, model, validation_dir, pipeline_params)
+            info = log_to_mlflow(tmp, trained, scored, metrics, params, tracking, model, pipeline_params, pipeline_id)
             info.write(tmp / MLFLOW)
             result["mlflow"] = info.dump()
         if metrics_path:  # never the new folder next to the old metrics file: that goes first, the new one last

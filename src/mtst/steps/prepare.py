@@ -11,19 +11,21 @@ from pathlib import Path
 from typing import Any
 
 from mtst.config import PrepareParams
-from mtst.data import SPLITS, TASKS
+from mtst.data import SPLITS, SUMMARY
 from mtst.data.datasets import read_jsonl_frame, split_path
 from mtst.data.splits import stratified_sample
 from mtst.io import atomic_dir, write_json, write_jsonl
+from mtst.tasks import TASK_NAMES
+from mtst.dag import LAYOUT
 
 
-def run(params: PrepareParams, data_dir: str | Path = "data", out_dir: str | Path = "artifacts/splits") -> dict[str, Any]:
+def run(params: PrepareParams, data_dir: str | Path = LAYOUT.data, out_dir: str | Path = LAYOUT.splits) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     limits = {("task_a", "train"): params.task_a_train_limit, ("task_b", "train"): params.task_b_train_limit,
               ("task_a", "validation"): params.validation_limit, ("task_b", "validation"): params.validation_limit,
               ("task_a", "test"): params.test_limit, ("task_b", "test"): params.test_limit}
     with atomic_dir(out_dir) as tmp:
-        for task in TASKS:
+        for task in TASK_NAMES:
             frame = read_jsonl_frame(Path(data_dir) / f"{task}.jsonl")
             strata = ["domain", "label"] if "domain" in frame.columns else ["label"]
             summary[task] = {}
@@ -35,5 +37,5 @@ def run(params: PrepareParams, data_dir: str | Path = "data", out_dir: str | Pat
                 write_jsonl(split_path(tmp, task, split), part.to_dict(orient="records"))
                 counts = {str(k): int(v) for k, v in part["label"].value_counts().sort_index().items()}
                 summary[task][split] = {**counts, "total": int(len(part))}
-        write_json(Path(tmp) / "summary.json", summary)
+        write_json(Path(tmp) / SUMMARY, summary)
     return summary

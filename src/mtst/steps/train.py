@@ -4,6 +4,11 @@ Outputs (written atomically as one folder): ``model/``, ``history.jsonl`` (one r
 ``stages.json`` and ``train_summary.json``. Checkpoints go to a sibling folder so a killed run resumes
 with ``resume=True``; they are removed once the variant finishes. Both folders are locked for the run
 (a second ``mtst train`` on them fails at once) and must be absent, empty or written by mtst before.
+
+With ``tracking``, the finished folder is then logged as the training part of the variant's MLflow child run
+(``mtst.tracking.variant.log_training``: params, curves, train/val metrics, one run per stage), by rank 0 alone
+under torchrun; the summary returned gains ``mlflow`` (the run ids). Nothing is written into the folder for
+it, so a tracked and an untracked run leave the same bytes.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mtst.config import ConfigError, Params
+from mtst.config import ConfigError, Params, TrackingParams
 from mtst.data.datasets import labels_of, load_split, read_jsonl_frame, split_path
 from mtst.contracts.training import HISTORY, MODEL, STAGES, SUMMARY, Stages, TrainedParams, TrainSummary
 from mtst.io import atomic_dir, ensure_owned, remove_owned, write_jsonl
@@ -28,6 +33,7 @@ from mtst.training.distributed import Distributed
 from mtst.training.precision import resolve_bf16
 from mtst.training.task_data import TaskData
 from mtst.training.trainer import Trainer
+from mtst.dag import LAYOUT
 
 
 def default_checkpoint_dir(out_dir: Path) -> Path:
@@ -61,17 +67,26 @@ def _concat(*frames):
     return pd.concat([f[["label"]] for f in frames], ignore_index=True)
 
 
-def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits", out_dir: str | Path | None = None,
+def run(params: Params, variant: str, splits_dir: str | Path = LAYOUT.splits, out_dir: str | Path | None = None,
         augmented_dir: str | Path | None = None, init_dir: str | Path | None = None,
         checkpoint_dir: str | Path | None = None, resume: bool = False, show_progress: bool = True,
-        dist: Distributed | None = None) -> dict[str, Any]:
+        dist: Distributed | None = None, *, tracking: TrackingParams | None = None,
+        pipeline_params: dict[str, Any] | None = None, pipeline_id: str | None = None) -> dict[str, Any]:
+    """Train ``variant`` into ``out_dir`` (default ``mtst.dag.LAYOUT.train(variant)``); log it to MLflow when
+    ``tracking`` is given and enabled, under the parent run of the pipeline run ``pipeline_id`` (None: the
+    default identity, ``mtst.tracking.default_pipeline_id``). Returns the train summary (plus ``mlflow`` ids
+    when tracked, on rank 0)."""
     if params.train is None:
         raise ConfigError("params.yaml has no 'train' section")
     if variant not in params.train.variants:
         raise ConfigError(f"unknown variant {variant!r}; params.yaml defines {sorted(params.train.variants)}")
     config, train_params = params.train.variants[variant], params.train
     dist = dist or Distributed.single()
-    out = Path(out_dir or Path("artifacts/train") / variant)
+    if tracking is not None and tracking.enabled and dist.is_main:  # an unreachable store fails now, not after training
+        from mtst.tracking import preflight
+
+        preflight(tracking)
+    out = Path(out_dir or LAYOUT.train(variant))
     checkpoints = Path(checkpoint_dir) if checkpoint_dir else default_checkpoint_dir(out)
     if train_params.threads:
         torch.set_num_threads(train_params.threads)
@@ -123,7 +138,20 @@ def run(params: Params, variant: str, splits_dir: str | Path = "artifacts/splits
         files = {task: str(train_file(task, Path(splits_dir), augmented_train)) for task in config.tasks}
         summary = _train(params, variant, model, train, validation, out, checkpoints, resume, show_progress, dist,
                          fingerprint, files, augmented_train is not None)
+        if tracking is not None and tracking.enabled and dist.is_main:  # still holding the folder's lock
+            summary["mlflow"] = log_training_run(out, Path(splits_dir), tracking, pipeline_params, pipeline_id)
     return summary
+
+
+def log_training_run(out: Path, splits_dir: Path, tracking: TrackingParams, pipeline_params: dict[str, Any] | None,
+                     pipeline_id: str | None) -> dict[str, Any]:
+    """The finished train folder ``out`` as the training part of its variant's child run under the pipeline's
+    parent run; returns the run ids."""
+    from mtst import tracking as mt
+
+    tracker = mt.Tracker.open(tracking)
+    parent = mt.pipeline_run(tracker, pipeline_params, pipeline_id=pipeline_id)
+    return mt.log_training(tracker, parent, out, tracking, splits_dir).dump()
 
 
 def _train(params: Params, variant: str, model: MultiTaskSentenceTransformer, train: dict[str, TaskData],

@@ -1,5 +1,6 @@
 """The split files a variant trained and was tested on, logged as its run's dataset inputs (``mlflow.data``), so
-the runs table's Dataset column says which data each variant saw.
+the runs table's Dataset column says which data each variant saw. The training run logs the training splits
+(``training_inputs``), the evaluation the tested ones (``testing_inputs``).
 
 Training: the file each task the variant trained was read from (``train_files`` in ``train_summary.json``:
 Task B's augmented split when the variant trained on it); a summary from before that field names the layout
@@ -23,9 +24,9 @@ from typing import Any
 from mtst.contracts.evaluation import VariantInfo
 from mtst.contracts.training import TrainSummary
 from mtst.data.datasets import read_jsonl_frame, split_path
+from mtst.run_tags import INPUTS_MISSING
 
 CONTEXT_TAG = "mlflow.data.context"
-MISSING_TAG = "mtst.inputs_missing"
 
 
 @dataclass(frozen=True)
@@ -42,17 +43,22 @@ def augmented_train_path(splits_dir: str | Path) -> Path:
     return Path(splits_dir).parent / "augmented" / "task_b" / "train.jsonl"
 
 
-def variant_inputs(summary: TrainSummary, info: VariantInfo) -> list[SplitInput]:
-    """The training splits of the tasks the variant trained, then the evaluated split of each of its heads."""
+def training_inputs(summary: TrainSummary, splits_dir: str | Path) -> list[SplitInput]:
+    """The training split of each task the variant trained (``splits_dir``: where the layout puts them when
+    the summary predates ``train_files``); logged by the training run."""
     inputs = []
     for task in summary.trained_tasks:
         augmented = task == "task_b" and summary.augmented
-        laid_out = augmented_train_path(info.splits_dir) if augmented else split_path(info.splits_dir, task, "train")
+        laid_out = augmented_train_path(splits_dir) if augmented else split_path(splits_dir, task, "train")
         inputs.append(SplitInput(f"{task}/train" + (" (augmented)" if augmented else ""),
                                  Path(summary.train_files.get(task, laid_out)), "training"))
-    inputs += [SplitInput(f"{task}/{info.split}", split_path(info.splits_dir, task, info.split), "testing")
-               for task in info.tasks]
     return inputs
+
+
+def testing_inputs(info: VariantInfo) -> list[SplitInput]:
+    """The evaluated split of each of the variant's heads; logged by the evaluation."""
+    return [SplitInput(f"{task}/{info.split}", split_path(info.splits_dir, task, info.split), "testing")
+            for task in info.tasks]
 
 
 def file_digest(path: Path) -> str:
@@ -76,4 +82,4 @@ def log_inputs(client: Any, run_id: str, inputs: list[SplitInput]) -> None:
     if datasets:
         client.log_inputs(run_id, datasets=datasets)
     if missing:
-        client.set_tag(run_id, MISSING_TAG, ", ".join(str(i.path) for i in missing))
+        client.set_tag(run_id, INPUTS_MISSING, ", ".join(str(i.path) for i in missing))

@@ -1,17 +1,17 @@
 """The run layout of a pipeline run: the parent run that every step of one pipeline run finds (or creates),
 the identity of a variant's child run under it, and the tags that say which code and data a run used.
 
-Separate processes (DVC stages, kfp tasks) find the same parent: ``MTST_PIPELINE_RUN_ID`` if set, else the open
-parent tagged with this pipeline id (``$MTST_PIPELINE_ID``, or git commit + data hash + params hash), else a new
-one; two processes racing to create it both keep the oldest. A variant's child run is identified by its parent
-and its ``mtst.variant`` tag, so a re-run replaces it (see ``mtst.tracking`` for the whole picture).
+Separate processes (DVC stages, kfp tasks) find the same parent by the pipeline run's identity, which the step
+is given (``pipeline_id``: the CLI's ``--pipeline-id``, a kfp task's ``kfp-<run id>``) or, by default, git
+commit + data hash + params hash: the open parent tagged with that identity, else a new one; two processes
+racing to create it both keep the oldest. A variant's child run is identified by its parent and its
+``mtst.variant`` tag, so a re-run replaces it (see ``mtst.tracking`` for the whole picture).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator, Mapping
@@ -19,14 +19,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mtst.evaluation.errors import TrackingError
-from mtst.evaluation.flatten import flatten
 from mtst.redaction import redact_params
-from mtst.run_tags import DATA_HASH, GIT_COMMIT, PIPELINE_ID, RECIPE, ROLE, STAGE, TEST_DATA_HASH, VARIANT
+from mtst.run_tags import DATA_HASH, GIT_COMMIT, PIPELINE_ID, ROLE, VARIANT
 from mtst.tracking.store import Tracker, guard, local_artifact_root, project_root
-from mtst.tracking.values import numeric, param_items
+from mtst.tracking.values import param_items
 
-ENV_RUN_ID, ENV_PIPELINE_ID = "MTST_PIPELINE_RUN_ID", "MTST_PIPELINE_ID"
 
 
 # ---- facts about this pipeline run -------------------------------------------------------------------
@@ -60,11 +57,9 @@ def params_hash(pipeline_params: Mapping[str, Any] | None = None, root: str | Pa
     return hashlib.sha256(blob).hexdigest()
 
 
-def pipeline_id(pipeline_params: Mapping[str, Any] | None = None, root: str | Path | None = None) -> str:
-    """``$MTST_PIPELINE_ID``, else ``<git commit>-<data md5>-<params sha256>`` (12 characters each)."""
-    explicit = os.environ.get(ENV_PIPELINE_ID)
-    if explicit:
-        return explicit
+def default_pipeline_id(pipeline_params: Mapping[str, Any] | None = None, root: str | Path | None = None) -> str:
+    """``<git commit>-<data md5>-<params sha256>`` (12 characters each): every step of one ``dvc repro`` over
+    the same code, data and parameters lands in the same parent run without being told its identity."""
     return f"{git_commit(root)[:12]}-{data_hash(root)[:12]}-{params_hash(pipeline_params, root)[:12]}"
 
 
@@ -75,31 +70,17 @@ def common_tags(root: str | Path | None = None) -> dict[str, str]:
 
 
 # ---- the parent run ----------------------------------------------------------------------------------
-def pipeline_run(tracker: Tracker, pipeline_params: Mapping[str, Any] | None = None,
-                 validation_dir: str | Path | None = None, root: str | Path | None = None) -> str:
-    """The parent run id: ``$MTST_PIPELINE_RUN_ID``, else the open parent of this pipeline id, else a new one.
-    The validation report is logged on it once (the first step that has it)."""
+def pipeline_run(tracker: Tracker, pipeline_params: Mapping[str, Any] | None = None, *,
+                 pipeline_id: str | None = None, root: str | Path | None = None) -> str:
+    """The parent run id: the open parent run tagged with ``pipeline_id`` (None: ``default_pipeline_id``),
+    else a new one carrying ``pipeline_params``."""
+    key = pipeline_id or default_pipeline_id(pipeline_params, root)
     with guard(tracker.uri, "finding the pipeline's parent run"):
-        run_id = _explicit_parent(tracker) if os.environ.get(ENV_RUN_ID) else \
-            _find_or_create_parent(tracker, pipeline_params, root)
-    if validation_dir:
-        with guard(tracker.uri, f"logging the validation report on the parent run {run_id}"):
-            log_validation(tracker, run_id, validation_dir)
-    return run_id
+        return _find_or_create_parent(tracker, key, pipeline_params, root)
 
 
-def _explicit_parent(tracker: Tracker) -> str:
-    explicit = os.environ[ENV_RUN_ID]
-    try:
-        tracker.client.get_run(explicit)
-    except Exception as exc:  # noqa: BLE001 - MlflowException and transport errors alike
-        raise TrackingError(f"{ENV_RUN_ID}={explicit}: no such run in {tracker.uri} ({exc})") from None
-    return explicit
-
-
-def _find_or_create_parent(tracker: Tracker, pipeline_params: Mapping[str, Any] | None,
+def _find_or_create_parent(tracker: Tracker, key: str, pipeline_params: Mapping[str, Any] | None,
                            root: str | Path | None) -> str:
-    key = pipeline_id(pipeline_params, root)
     clause = f"tags.`{ROLE}` = 'pipeline' and tags.`{PIPELINE_ID}` = '{key}' and attributes.status = 'RUNNING'"
     with _creation_lock(tracker.uri):
         found = tracker.search(clause)
@@ -135,28 +116,6 @@ def _creation_lock(uri: str) -> Iterator[None]:
     with open(folder / ".mtst-pipeline-run.lock", "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
-
-
-def log_validation(tracker: Tracker, run_id: str, validation_dir: str | Path) -> bool:
-    """The validation summary and GX Data Docs, once per parent run (tag ``mtst.validation_logged``)."""
-    validation_dir = Path(validation_dir)
-    run = tracker.client.get_run(run_id)
-    if run.data.tags.get("mtst.validation_logged") == "true" or not validation_dir.is_dir():
-        return False
-    tracker.client.log_artifacts(run_id, str(validation_dir), "validation")
-    for name in ("summary.json", "report.json", "validation.json"):
-        path = validation_dir / name
-        if path.exists():
-            try:
-                values = flatten(json.loads(path.read_text(encoding="utf-8")), "validation")
-            except (ValueError, AttributeError):
-                continue
-            tracker.log_metrics(run_id, ((k, v, 0) for k, v in values.items() if numeric(v)))
-            if isinstance(values.get("validation.success"), bool):
-                tracker.set_tags(run_id, {"mtst.validation_success": str(values["validation.success"]).lower()})
-            break
-    tracker.set_tags(run_id, {"mtst.validation_logged": "true"})
-    return True
 
 
 # ---- a variant's child run ---------------------------------------------------------------------------

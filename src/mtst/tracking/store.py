@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from mtst.config import TrackingParams
-from mtst.evaluation.errors import TrackingError
+from mtst.tracking.errors import TrackingError
 from mtst.tracking.values import metric_key, numeric
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -215,13 +215,6 @@ class Tracker:
         for child in self.children(run_id):
             self.delete_tree(child.info.run_id)
         self.client.delete_run(run_id)
-
-    def pipeline_run(self, pipeline_params: Mapping[str, Any] | None = None, validation_dir: str | Path | None = None,
-                     root: str | Path | None = None) -> str:
-        """The parent run id of this pipeline run (see ``mtst.tracking.layout.pipeline_run``)."""
-        from mtst.tracking.layout import pipeline_run
-
-        return pipeline_run(self, pipeline_params, validation_dir, root)
 
 
 def ensure_experiment(client: Any, name: str, artifact_root: Path | None = None) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from mtst.config import TrackingParams
-from mtst.evaluation.errors import TrackingError
+from mtst.tracking.errors import TrackingError
 from mtst.tracking.store import Tracker, local_artifact_root, preflight, resolve_tracking_uri
 from mtst.tracking.view import runs_url
 

@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from mtst.environment import Environment
 from mtst.io import atomic_path
 from mtst.model import MultiTaskSentenceTransformer
 
 
 def cache_root() -> Path:
-    return Path(os.environ.get("MTST_EMBEDDING_CACHE", ".cache/embeddings"))
+    return Environment.current().embedding_cache
 
 
 def encoder_fingerprint(model: MultiTaskSentenceTransformer) -> str:

@@ -1,9 +1,9 @@
 """Training checkpoints: weights (safetensors) plus optimiser, scheduler, sampler, loss-weight and RNG
 state, written atomically and fsync'ed so a run killed at any instant resumes from the last complete one.
 
-The encoder's weights (87 MB) and the rest (heads, a few kB) are two files. A stage that trains heads on
+The encoder's weights (nearly all of the bytes) and the rest (heads) are two files. A stage that trains heads on
 cached embeddings leaves the encoder as the previous checkpoint saved it, so its checkpoints hard-link that
-file instead of writing and fsync'ing 87 MB again (115 ms -> 4 ms a checkpoint, `benchmarks/pipeline_levers.py`).
+file instead of writing and fsync'ing it again (``benchmarks/pipeline_levers.py`` times a checkpoint).
 
 A checkpoint also records the fingerprint of what it was trained with (:mod:`mtst.training.fingerprint`);
 ``load_checkpoint`` loads plain tensors and containers only (``torch.load(weights_only=True)``), so a
@@ -21,13 +21,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from mtst.contracts.training import HISTORY
 from mtst.io import atomic_dir, recover
 
 ENCODER_WEIGHTS = "encoder.safetensors"
 OTHER_WEIGHTS = "heads.safetensors"
 ENCODER_PREFIX = "body."  # state_dict keys of the sentence-transformers encoder
 STATE = "state.pt"
-HISTORY = "history.jsonl"
 
 
 def save_checkpoint(directory: Path, model: torch.nn.Module, state: dict[str, Any], history: list[dict[str, Any]],

@@ -17,8 +17,8 @@ def build_optimizer(model: MultiTaskSentenceTransformer, stage: StageParams, ext
     """Heads (and learned loss weights) at ``lr_head``; encoder block at depth d from the top at
     ``lr_encoder * layer_decay ** d``, embeddings deepest. Groups exist for every block even while frozen,
     so gradual unfreezing only flips ``requires_grad`` (AdamW skips parameters without gradients). The fused
-    AdamW kernel on CPU and CUDA: the update of the encoder's 22M parameters in one pass, ~4x faster than the
-    per-parameter loop on 2 CPU cores (``benchmarks/pipeline_levers.py``)."""
+    AdamW kernel on CPU and CUDA: the update of the encoder's parameters in one pass instead of a loop per
+    parameter (``benchmarks/pipeline_levers.py`` measures the difference)."""
     groups = [{"name": "heads", "params": [p for h in model.heads.values() for p in h.parameters()],
                "lr": stage.lr_head, "weight_decay": stage.weight_decay}]
     if extra is not None and list(extra.parameters()):

@@ -1,7 +1,7 @@
 """``train.bf16: auto``: bf16 autocast where the hardware multiplies bf16 natively, fp32 elsewhere.
 
-On a CPU with AVX512-BF16 (or AMX) an encoder training step in bf16 autocast is ~1.4x faster than fp32
-(``benchmarks/train_speed.py``); on one without, bf16 is emulated and slower, so ``auto`` stays in fp32
+On a CPU with AVX512-BF16 (or AMX) an encoder training step in bf16 autocast is faster than fp32
+(``benchmarks/train_speed.py`` measures it); on one without, bf16 is emulated and slower, so ``auto`` stays in fp32
 there. On a GPU, ``auto`` follows ``torch.cuda.is_bf16_supported()``. The resolved value is what the
 training summary records (``params.train.bf16``), so a run says which precision it trained in.
 """

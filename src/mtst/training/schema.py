@@ -13,7 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TASK_NAMES = ("task_a", "task_b")
+from mtst.tasks import TASK_NAMES
+
 
 
 class Strict(BaseModel):
@@ -91,6 +92,8 @@ class VariantParams(Strict):
     tasks: list[str] = Field(default_factory=lambda: list(TASK_NAMES))
     augment: bool = Field(False, description="train Task B on the augmented split (if one is given)")
     init_from: str | None = Field(None, description="start from this variant's trained model")
+    ablation_of: str | None = Field(None, description="the variant this one ablates (one change, said in its "
+                                    "description): compare's ablation table and `make ablations` list it")
     stages: list[StageParams]
 
     @model_validator(mode="after")
@@ -115,7 +118,7 @@ class TrainParams(Strict):
     bf16: bool | Literal["auto"] = Field("auto", description="bf16 autocast for encoder forward/backward; auto = where "
                                          "the CPU (AVX512-BF16/AMX) or GPU has bf16 in hardware")
     embedding_cache: bool = Field(True, description="frozen-encoder stages train heads on cached embeddings")
-    checkpoint_every: int = Field(200, ge=1, description="steps between checkpoints (also at each stage end)")
+    checkpoint_every: int = Field(100, ge=1, description="steps between checkpoints (also at each stage end)")
     eval_batch_size: int = Field(32, ge=1)
     threads: int | None = Field(None, ge=1, description="torch intra-op threads; null = torch default")
     device: str = Field("auto", description="auto (this rank's GPU if any, else CPU), cpu, cuda, cuda:N")

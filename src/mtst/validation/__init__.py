@@ -12,7 +12,7 @@ Two layers, both naming the file, the rule and the offending row(s):
    ``min_per_class`` rows of every label in every split, no text and no article (group) in two splits of
    a dataset, and a class-balance report. Raises ``ValidationFailed`` with a short summary.
 
-This package's ``__init__`` does not import GX (a 3-4 s import); ``check`` does, when called.
+This package's ``__init__`` does not import GX (a slow import); ``check`` does, when called.
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from typing import Any
 from mtst.config import ValidateParams
 from mtst.validation.report import Failure, ValidationFailed, summarise
 from mtst.validation.tables import Table, class_counts, labels_for, pipeline_tables, user_tables
+
+REPORT = "report.json"
+"""What ``mtst validate`` writes into its output folder: every suite's results and the class balance."""
 
 __all__ = ["Failure", "Table", "ValidationFailed", "check", "labels_for", "pipeline_tables", "summarise",
            "user_tables"]

@@ -199,7 +199,7 @@ def run_checkpoint(batch_list: list[Batch], docs_dir: Path | None, work_dir: Pat
         if docs_dir is not None:
             offline_docs.name_results(context, result.run_results, [batch.file for batch in batch_list])
             # One build for the whole run: an UpdateDataDocsAction on the Checkpoint rebuilds the site once per
-            # validation definition, which costs ~3x as much for the same pages.
+            # validation definition: the same pages built several times over.
             context.build_data_docs(site_names=["mtst"])
         return list(result.run_results.values())
     finally:

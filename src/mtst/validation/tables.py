@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mtst.data import SPLITS, TASKS
+from mtst.data import SPLITS
 from mtst.data.datasets import TASK_LABELS
 from mtst.data.files import load
+from mtst.tasks import TASK_NAMES
 
 # Columns the pipeline's own files carry (fetch / prepare / augment); user files need only text and label.
 PIPELINE_COLUMNS = ("id", "text", "label", "group", "split")
@@ -67,8 +68,8 @@ def read(path: str | Path, task: str, dataset: str, name: str, *, split: str | N
          required: tuple[str, ...] = PIPELINE_COLUMNS) -> Table:
     """Read a file (parse-level checks; nulls are left for GX to count) into a ``Table``: only the columns
     validation looks at, so a user's other columns (nested, binary, huge) are never decoded."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {TASKS}")
+    if task not in TASK_NAMES:
+        raise ValueError(f"unknown task {task!r}; expected one of {TASK_NAMES}")
     loaded = load(path, required=("text", "label"), optional=STAGED_COLUMNS, allow_nulls=True)
     return Table(name=name, path=str(path), task=task, dataset=dataset, frame=loaded.frame, required=required,
                  split=split, file_rows=loaded.rows)
@@ -82,10 +83,10 @@ def pipeline_tables(data_dir: str | Path | None, splits_dir: str | Path | None,
     """
     tables: list[Table] = []
     if data_dir is not None:
-        for task in TASKS:
+        for task in TASK_NAMES:
             tables.append(read(Path(data_dir) / f"{task}.jsonl", task, "data", f"data/{task}"))
     if splits_dir is not None:
-        for task in TASKS:
+        for task in TASK_NAMES:
             for split in SPLITS:
                 tables.append(read(Path(splits_dir) / task / f"{split}.jsonl", task, "splits",
                                    f"splits/{task}/{split}", split=split))

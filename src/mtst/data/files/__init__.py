@@ -64,7 +64,7 @@ def load(path: str | Path, required: tuple[str, ...] = REQUIRED, *, optional: It
     ``optional=None`` reads every column; naming them reads only those (a Parquet file's other columns are
     never decoded). ``allow_nulls=True`` lets null values through (types are still checked), for callers
     that report every null with counts themselves (``mtst validate`` does, with Great Expectations).
-    ``max_bytes`` overrides ``limits.max_bytes()`` (``MTST_MAX_FILE_BYTES`` or 1 GiB).
+    ``max_bytes`` overrides ``limits.max_bytes()`` (``MTST_MAX_FILE_BYTES``, or its default in ``mtst.environment``).
     """
     path = Path(path)
     try:

@@ -17,10 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mtst.faults.steps import Step
+from mtst.environment import default, env_name
+
+from .steps import Step
 
 STRAY = re.compile(r"^\..+\.(tmp|old)$")  # what mtst.io's atomic writes leave behind when killed
-FAILPOINTS_ENV = "MTST_FAILPOINTS"
 FAILPOINT_TIMEOUT_S = 1800
 CACHES = ("torchinductor_",)  # TMPDIR entries that are caches by design (torch's compile cache), not leftovers
 ENV_DEFAULTS = {"MLFLOW_DISABLE_TELEMETRY": "true", "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1",
@@ -44,11 +45,11 @@ class Workspace:
         (root / "tmp").mkdir(exist_ok=True)
         env = {**os.environ, **ENV_DEFAULTS,
                "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-               "MTST_SOURCE_CACHE": str(project / ".cache" / "sources"),
+               env_name("source_cache"): str(project / default("source_cache")),
                "NLTK_DATA": os.environ.get("NLTK_DATA", str(project / ".cache" / "nltk_data")),
                "TMPDIR": str(root / "tmp"), "PYTHONUNBUFFERED": "1"}
-        for key in ("MTST_PIPELINE_ID", "MTST_PIPELINE_RUN_ID"):
-            env.pop(key, None)
+        for setting in ("pipeline_id",):  # the steps' own default identity, as dvc repro has it
+            env.pop(env_name(setting), None)
         return cls(root, project, env)
 
     def command(self, step: Step) -> list[str]:
@@ -84,7 +85,7 @@ class Workspace:
     def kill_after(self, step: Step, delay: float | None, failpoints: str | None = None) -> bool:
         """Start ``step`` and SIGKILL its process group after ``delay`` seconds, or let it die at a failpoint
         (``MTST_FAILPOINTS``, see mtst.failpoints); True if it was killed, False if it finished first."""
-        env = {**self.env, FAILPOINTS_ENV: failpoints} if failpoints else self.env
+        env = {**self.env, env_name("failpoints"): failpoints} if failpoints else self.env
         proc = self.start(step, self.log_path(step), env)
         try:
             proc.wait(timeout=delay if delay is not None else FAILPOINT_TIMEOUT_S)

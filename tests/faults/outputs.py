@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mtst.evaluation.flatten import flatten
-from mtst.faults.steps import Step
+from .steps import Step
 from mtst.io import sha256_file
 
 # Fields that differ between two clean runs: wall-clock measurements (ratios of them, per-task rates, and the

@@ -8,10 +8,10 @@ import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from mtst.faults.outputs import classify, compare_rerun, snapshot
-from mtst.faults.report import Kill, StepReport
-from mtst.faults.steps import Step
-from mtst.faults.workspace import Workspace, remove
+from .outputs import classify, compare_rerun, snapshot
+from .report import Kill, StepReport
+from .steps import Step
+from .workspace import Workspace, remove
 
 MARKER = b"\n"  # appended to every file of the planted previous output (keeps JSON valid, changes every hash)
 
@@ -77,14 +77,15 @@ def inject(ws: Workspace, step: Step, kills: int, seed: int, window: tuple[float
 
 def prepare_inputs(ws: Workspace, steps: dict[str, Step], upto: str, data: Path | None = None) -> dict[str, float]:
     """Run the steps before ``upto`` (in pipeline order) whose outputs are missing, so its inputs exist;
-    with ``data`` (a finished data/ folder) that is copied instead of running ``fetch``. Their wall seconds."""
+    with ``data`` (a finished datasets folder) that is copied to ``fetch``'s output instead. Their wall seconds."""
     order = list(steps)
     timings = {}
     for name in order[:order.index(upto)]:
         if all((ws.root / out).exists() for out in steps[name].outputs):
             continue
         if name == "fetch" and data is not None:
-            shutil.copytree(data, ws.root / "data")
+            (output,) = steps[name].outputs
+            shutil.copytree(data, ws.root / output)
         else:
             timings[name] = ws.run(steps[name])
     return timings

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mtst.faults.outputs import Rerun
+from .outputs import Rerun
 
 
 @dataclass
