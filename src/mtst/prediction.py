@@ -103,7 +103,7 @@ def resolve_registry_uri(uri: str, tracking_uri: str) -> tuple[str, str | None, 
     id) are returned as they are."""
     from mlflow import MlflowClient
 
-    from mtst import registry
+    from mtst.run_tags import SELECTION_METRIC, SELECTION_VALUE, VARIANT
 
     body = uri[len("models:/"):].rstrip("/")
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
@@ -116,9 +116,9 @@ def resolve_registry_uri(uri: str, tracking_uri: str) -> tuple[str, str | None, 
     else:
         return uri, None, {}
     tags = version.tags or {}
-    details = {"variant": tags.get(registry.VARIANT), "run": version.run_id}
-    if tags.get(registry.METRIC) and tags.get(registry.VALUE):
-        details[tags[registry.METRIC]] = tags[registry.VALUE]
+    details = {"variant": tags.get(VARIANT), "run": version.run_id}
+    if tags.get(SELECTION_METRIC) and tags.get(SELECTION_VALUE):
+        details[tags[SELECTION_METRIC]] = tags[SELECTION_VALUE]
     return f"models:/{name}/{version.version}", str(version.version), {k: v for k, v in details.items() if v}
 
 

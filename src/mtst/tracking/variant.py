@@ -39,7 +39,7 @@ TRAINED, EVALUATED = "train", "evaluate"  # the child's ``mtst.stage``: how far 
 
 
 def log_training(tracker: Tracker, parent_id: str, train_dir: str | Path, params: TrackingParams,
-                 splits_dir: str | Path, root: str | Path | None = None) -> MlflowInfo:
+                 splits_dir: str | Path, root: str | Path | None = None, finish: bool = True) -> MlflowInfo:
     """The variant's child run (replacing earlier ones under the same parent) with one nested run per stage,
     holding what training produced.
 
@@ -48,7 +48,9 @@ def log_training(tracker: Tracker, parent_id: str, train_dir: str | Path, params
     from history.jsonl, ``stage_index`` at stage boundaries, ``train.wall_s``/``train.steps`` and the last
     validation scores, the training records as artifacts, and ``mtst.recipe`` (how the comparison finds a
     variant's other seeds). Stage runs: the stage's params and curves. The child is finished, tagged
-    ``mtst.stage=train``, only when all of it is logged. A store failure raises ``TrackingError``."""
+    ``mtst.stage=train``, only when all of it is logged (``finish``: False when the evaluation goes on logging
+    into it, so a failure before that ends leaves it unfinished, to be replaced). A store failure raises
+    ``TrackingError``."""
     train = TrainFolder(train_dir)
     summary, stages, history = train.summary(), train.stages(), train.history()
     variant = summary.variant
@@ -67,7 +69,8 @@ def log_training(tracker: Tracker, parent_id: str, train_dir: str | Path, params
         for name in (SUMMARY, STAGES, HISTORY):
             if (train.path / name).exists():
                 tracker.client.log_artifact(run_id, str(train.path / name), "training")
-        tracker.client.set_terminated(run_id, "FINISHED")
+        if finish:
+            tracker.client.set_terminated(run_id, "FINISHED")
     return MlflowInfo(tracking_uri=redact_uri(tracker.uri), experiment_id=tracker.experiment_id,
                       parent_run_id=parent_id, run_id=run_id, stage_run_ids=stage_runs, model_uri=None,
                       variant=variant, history_metrics=logged)
@@ -91,7 +94,7 @@ def log_evaluation(tracker: Tracker, parent_id: str, train_dir: str | Path, eval
     with guard(tracker.uri, what):
         trained = _trained_child(tracker, parent_id, summary, params, history)
     if trained is None:
-        trained = log_training(tracker, parent_id, train_dir, params, info.splits_dir, root)
+        trained = log_training(tracker, parent_id, train_dir, params, info.splits_dir, root, finish=False)
     run_id = trained.run_id
     with guard(tracker.uri, what):
         tracker.set_tags(run_id, {STAGE: EVALUATED})  # first: a crash from here on reads as "evaluated"
