@@ -90,16 +90,6 @@ class Params(BaseModel):
         return self
 
 
-def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
 def read_params_dict(path: str | Path = "params.yaml", profile: str | None = None) -> dict[str, Any]:
     path = Path(path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -164,15 +154,10 @@ def profile_values(path: str | Path, profile: str) -> list[tuple[tuple[str, ...]
     """What selecting ``profile`` sets, in order: every key any profile beside ``path`` sets, to its default (so a
     profile never inherits another's values), then the profile's own values."""
     overlay = profile_overlay(path, profile)
-    profiled = {keys for other in sorted((Path(path).parent / "profiles").glob("*.yaml"))
+    profiled = {keys for other in (Path(path).parent / "profiles").glob("*.yaml")
                 for keys in leaf_keys(profile_overlay(path, other.stem))}
     values: list[tuple[tuple[str, ...], Any]] = [(keys, default_value(keys)) for keys in sorted(profiled)]
-    for keys in leaf_keys(overlay):
-        value: Any = overlay
-        for key in keys:
-            value = value[key]
-        values.append((keys, value))
-    return values
+    return values + [(keys, _get(overlay, keys)) for keys in leaf_keys(overlay)]
 
 
 def _put(document: Any, keys: tuple[str, ...], value: Any) -> None:

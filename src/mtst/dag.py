@@ -168,11 +168,6 @@ def stage(name: str) -> Stage:
         raise ConfigError(f"no stage {name!r}; the DAG has {list(BY_NAME)}") from None
 
 
-def command(name: str, variant: str | None = None, source: str | None = None) -> list[str]:
-    """``["mtst", ...]``: the stage's command line, as dvc.yaml runs it."""
-    return ["mtst", *stage(name).argv(variant, source)]
-
-
 # ---- dvc.yaml -------------------------------------------------------------------------------------------------
 
 _DVC_VARS = {"variants": {VARIANT: "${item}"}, "followups": {VARIANT: "${key}", SOURCE: "${item}"}}

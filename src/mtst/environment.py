@@ -89,9 +89,9 @@ class Environment(BaseModel):
 
 def env_name(field: str) -> str:
     """The variable that sets ``field``: ``max_file_bytes`` -> ``MTST_MAX_FILE_BYTES``."""
-    if field not in Environment.model_fields:
-        raise KeyError(f"no environment setting {field!r}; settings are {', '.join(Environment.model_fields)}")
-    return PREFIX + field.upper()
+    if field not in _FIELD_NAMES:
+        raise KeyError(f"no environment setting {field!r}; settings are {', '.join(_FIELD_NAMES)}")
+    return _FIELD_NAMES[field]
 
 
 _FIELD_NAMES = {field: PREFIX + field.upper() for field in Environment.model_fields}
