@@ -90,6 +90,16 @@ class Params(BaseModel):
         return self
 
 
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 def read_params_dict(path: str | Path = "params.yaml", profile: str | None = None) -> dict[str, Any]:
     path = Path(path)
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else {}
