@@ -10,13 +10,20 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data
 
-.PHONY: setup wordnet data browser ui run ablations test test-all pytest lock clean engine image mlflow-image images
+.PHONY: setup wordnet data browser ui run ablations test test-all pytest lock clean clean-store engine image mlflow-image images
 
 setup: $(VENV)/.installed  ## create .venv with the locked dependencies
 
+# pip checks each file's sha256 before it unpacks or builds it (--require-hashes). The lock's few sdists (projects
+# with no wheel) are built with the locked setuptools, installed first (--no-build-isolation): build isolation
+# would install setuptools and wheel unpinned and unchecked, and run them. BUILD_BACKEND: its entry in the lock.
+BUILD_BACKEND = awk '/^setuptools==/ {keep = 1; print; next} keep && /^ +--hash/ {print; next} {keep = 0}'
+
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock
+	$(BUILD_BACKEND) requirements.lock > $(VENV)/build-backend.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --only-binary :all: --no-deps -r $(VENV)/build-backend.lock
+	$(BIN)/python -m pip install --quiet --require-hashes --no-build-isolation -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -86,5 +93,15 @@ lock:  ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 	.cache/lockenv/bin/python infra/lock.py --server
 	mv requirements.lock.tmp requirements.lock
 
-clean:
-	rm -rf artifacts metrics reports plots mlruns mlflow.db mlartifacts
+OUTPUTS := artifacts metrics reports plots
+STORE   := mlflow.db mlruns mlartifacts
+
+clean:  ## remove what the pipeline wrote under $(OUTPUTS); tracked files (git ls-files) and the MLflow store stay
+	@git rev-parse --is-inside-work-tree > /dev/null 2>&1 || { echo "make clean: not a git checkout, so tracked files \
+	in $(OUTPUTS) cannot be told from outputs; remove what you mean to yourself" >&2; exit 2; }
+	git clean -fdxq -- $(OUTPUTS)
+
+clean-store:  ## delete the local MLflow store ($(STORE)): every run and registered model; needs CONFIRM=yes
+	@test "$(CONFIRM)" = yes || { echo "make clean-store deletes every MLflow run and registered model in $(STORE); \
+	to do that, run: make clean-store CONFIRM=yes" >&2; exit 2; }
+	rm -rf $(STORE)

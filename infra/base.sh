@@ -5,6 +5,9 @@
 # 2. else the equivalent made from Debian packages, mtst-base/debian:<suite> (made once, then reused):
 #    `debootstrap --variant=minbase` of the same Debian release from this machine's Debian mirror, with the
 #    slim image's dpkg exclusions (no docs, man pages, locales), imported as an image (about a minute).
+#    Nothing unverified goes in: debootstrap must check the Release file's signature against Debian's archive
+#    keyring (--force-check-gpg: a missing keyring or gpgv is an error, not a warning), then every Packages
+#    index and .deb against the hashes that signed file lists; apt inside the image uses the same keyring.
 # Output: the image name on stdout; progress on stderr.
 set -euo pipefail
 
@@ -12,6 +15,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 OFFICIAL="${1:-$(sed -n 's/^ARG BASE_IMAGE=//p' "$HERE/Dockerfile" | head -n 1)}"
 SUITE="${MTST_BASE_SUITE:-bookworm}"
 LOCAL="mtst-base/debian:$SUITE"
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg  # package debian-archive-keyring (infra/engine.sh)
 
 if docker image inspect "$OFFICIAL" > /dev/null 2>&1; then
     echo "$OFFICIAL"; exit 0
@@ -47,7 +51,8 @@ path-exclude /usr/share/linda/*
 path-exclude /usr/share/locale/*
 path-include /usr/share/locale/locale.alias
 EOF
-debootstrap --variant=minbase "$SUITE" "$ROOTFS" "$MIRROR" > "$WORK/debootstrap.log" 2>&1 || {
+debootstrap --variant=minbase --force-check-gpg --keyring="$KEYRING" "$SUITE" "$ROOTFS" "$MIRROR" \
+        > "$WORK/debootstrap.log" 2>&1 || {
     tail -n 30 "$WORK/debootstrap.log" >&2; exit 1; }
 
 # apt inside the image: the release, its updates and security, as in the official image; plus this machine's
@@ -58,13 +63,13 @@ Types: deb
 URIs: $MIRROR
 Suites: $SUITE $SUITE-updates
 Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+Signed-By: $KEYRING
 
 Types: deb
 URIs: ${MIRROR%/debian*}/debian-security
 Suites: $SUITE-security
 Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+Signed-By: $KEYRING
 EOF
 for conf in /etc/apt/apt.conf.d/*; do
     if grep -qE 'Check-Valid-Until|Check-Date' "$conf" 2>/dev/null; then

@@ -13,14 +13,19 @@ set -euo pipefail
 ROOT="${MTST_DOCKER_ROOT:-/var/lib/docker}"
 LOG="${MTST_DOCKER_LOG:-/var/log/mtst-dockerd.log}"
 
-if ! command -v dockerd > /dev/null || ! command -v debootstrap > /dev/null; then
+# debian-archive-keyring and gpgv: what debootstrap checks the Debian release it bootstraps with (infra/base.sh);
+# debootstrap only recommends them, and without them it would skip the signature check.
+if ! command -v dockerd > /dev/null || ! command -v debootstrap > /dev/null || ! command -v gpgv > /dev/null \
+        || ! dpkg-query -W -f '${Status}' debian-archive-keyring 2> /dev/null | grep -q 'ok installed'; then
     if [ "$(id -u)" != 0 ]; then
-        echo "error: dockerd / debootstrap are missing and installing them needs root: apt-get install docker.io debootstrap" >&2
+        echo "error: dockerd / debootstrap / its keyring are missing and installing them needs root:" \
+             "apt-get install docker.io debootstrap debian-archive-keyring gpgv" >&2
         exit 2
     fi
-    echo "installing the container engine (Debian docker.io) and debootstrap" >&2
+    echo "installing the container engine (Debian docker.io), debootstrap and Debian's archive keyring" >&2
     apt-get -o DPkg::Lock::Timeout=600 update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends docker.io debootstrap > /dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends docker.io debootstrap \
+        debian-archive-keyring gpgv > /dev/null
 fi
 
 if docker info > /dev/null 2>&1; then

@@ -13,6 +13,12 @@ run three times and merged per package:
    mode prefers PyPI's hash-carrying link over the local CPU wheel, and the CPU installs must not pull 3 GB of
    CUDA libraries.
 
+A locked sdist (a project with no wheel) is built at install time, after pip has checked its hash, by the
+locked setuptools (``make setup`` and the image install it first and pass ``--no-build-isolation``: isolation
+would install build tools unpinned). So the lock must hold setuptools when it holds an sdist; the script says
+which packages are sdists and refuses a lock that could not build them. The MLflow server image builds nothing:
+its lock must be wheels only.
+
 The MLflow server image has its own lock: ``infra/requirements-mlflow.in`` (its direct pins) resolved on PyPI
 into ``infra/requirements-mlflow.lock``, every package pinned and hashed.
 
@@ -51,8 +57,10 @@ def read_pins(lock: Path) -> dict[str, str]:
     return pins
 
 
-def resolve(pins: dict[str, str], *pip_args: str, isolated: bool, extras: dict[str, str] | None = None) -> dict[str, tuple[str, str, set[str]]]:
-    """``{canonical name: (name, version, {sha256})}`` pip would install for ``pins`` with ``pip_args``."""
+def resolve(pins: dict[str, str], *pip_args: str, isolated: bool, extras: dict[str, str] | None = None,
+            sdists: set[str] | None = None) -> dict[str, tuple[str, str, set[str]]]:
+    """``{canonical name: (name, version, {sha256})}`` pip would install for ``pins`` with ``pip_args``; the
+    canonical names whose chosen file is an sdist are added to ``sdists``."""
     with tempfile.TemporaryDirectory() as tmp:
         reqs = Path(tmp) / "pins.txt"
         extras = extras or {}
@@ -75,6 +83,8 @@ def resolve(pins: dict[str, str], *pip_args: str, isolated: bool, extras: dict[s
             if "sha256" not in hashes:
                 raise SystemExit(f"error: pip reported no sha256 for {meta['name']} ({item['download_info']['url']})")
             found[canonical(meta["name"])] = (meta["name"], meta["version"], {hashes["sha256"]})
+            if sdists is not None and not item["download_info"]["url"].endswith(".whl"):
+                sdists.add(canonical(meta["name"]))
         return found
 
 
@@ -105,7 +115,10 @@ def lock_server(source: Path, out: Path) -> None:
         if match:
             pins[match.group(1)] = match.group(3)
             extras[match.group(1)] = match.group(2) or ""
-    resolved = resolve(pins, isolated=True, extras=extras)
+    sdists: set[str] = set()
+    resolved = resolve(pins, isolated=True, extras=extras, sdists=sdists)
+    if sdists:
+        raise SystemExit(f"error: {sorted(sdists)} have no wheel; infra/Dockerfile.mlflow installs wheels only")
     entries = sorted(resolved.values(), key=lambda e: canonical(e[0]))
     out.write_text(render(entries, f"# The MLflow server image's packages (infra/Dockerfile.mlflow) with their sha256 hashes, from\n"
                                    f"# {source.name}. Written by infra/lock.py --server.\n"), encoding="utf-8")
@@ -124,9 +137,10 @@ def main() -> None:
         return
 
     pins = read_pins(args.lock)
-    here = resolve(pins, isolated=False)
-    image_cpu = resolve(pins, "--find-links", args.wheels, isolated=True)
-    cuda = resolve(pins, isolated=True)  # this machine is the images' platform: Linux x86_64, CPython 3.11
+    sdists: set[str] = set()
+    here = resolve(pins, isolated=False, sdists=sdists)
+    image_cpu = resolve(pins, "--find-links", args.wheels, isolated=True, sdists=sdists)
+    cuda = resolve(pins, isolated=True, sdists=sdists)  # this machine is the images' platform: Linux x86_64, CPython 3.11
     locked = {canonical(n) for n in pins}
     merged = merge(here, image_cpu)
     missing = locked - merged.keys()
@@ -140,6 +154,8 @@ def main() -> None:
     differing = {k for k in locked & cuda.keys() if not cuda[k][2] <= merged[k][2]}
     if differing != {"torch"}:
         raise SystemExit(f"error: CPU and CUDA installs differ in {sorted(differing)}; infra/Dockerfile swaps torch only")
+    if sdists and "setuptools" not in locked:
+        raise SystemExit(f"error: {sorted(sdists)} are sdists, built at install by the locked setuptools: lock it")
     ordered = [merged[canonical(n)] for n in pins]
     args.lock.write_text(render(ordered, HEADER), encoding="utf-8")
     extra = sorted((v for k, v in cuda.items() if k not in locked or k in differing), key=lambda e: canonical(e[0]))
@@ -147,7 +163,8 @@ def main() -> None:
                                             "infra/Dockerfile with\n# --build-arg TORCH_VARIANT=cuda installs these "
                                             "with requirements.lock less its torch entry (the CPU wheel's).\n"
                                             "# Written by infra/lock.py.\n"), encoding="utf-8")
-    print(f"{args.lock}: {len(ordered)} packages; {args.cuda_lock}: {len(extra)} CUDA packages")
+    print(f"{args.lock}: {len(ordered)} packages (sdists, built with the locked setuptools: "
+          f"{', '.join(sorted(sdists)) or 'none'}); {args.cuda_lock}: {len(extra)} CUDA packages")
 
 
 if __name__ == "__main__":

@@ -83,3 +83,19 @@ def test_console_entry_freezes_the_heap_and_keeps_exit_codes_and_atexit_handlers
     assert failed.returncode == 2 and "bad.jsonl" in failed.stderr, failed.stderr
     for proc in (ok, failed):
         assert proc.stdout.rstrip().endswith("frozen at exit: True"), proc.stdout
+
+
+def test_embed_replaces_only_its_own_output_unless_forced(tmp_path):
+    """An existing --out is replaced when `mtst embed` wrote it (JSONL) or with --force; never the input."""
+    source = tmp_path / "s.jsonl"
+    source.write_text('{"text": "first sentence here"}\n{"text": "second sentence here"}\n')
+    notes, out = tmp_path / "notes.jsonl", tmp_path / "e.jsonl"
+    notes.write_text('{"mine": 1}\n')
+    refused = runner.invoke(app, ["embed", "--file", str(source), "--out", str(notes)])
+    assert refused.exit_code == 2 and "[overwrite]" in refused.output and notes.read_text() == '{"mine": 1}\n'
+    for _ in range(2):  # the second run replaces the first's output
+        assert runner.invoke(app, ["embed", "--file", str(source), "--out", str(out)]).exit_code == 0
+    forced = runner.invoke(app, ["embed", "--file", str(source), "--out", str(notes), "--force"])
+    assert forced.exit_code == 0 and len(notes.read_text().splitlines()) == 2
+    itself = runner.invoke(app, ["embed", "--file", str(source), "--out", str(source), "--force"])
+    assert itself.exit_code == 2 and "[output_is_input]" in itself.output and source.read_text().count("\n") == 2

@@ -52,6 +52,7 @@ def test_predict_with_the_champion_alias_over_http(tracked_pipeline, mini_splits
     champion_version = MlflowClient(tracked_pipeline.uri, tracked_pipeline.uri).get_model_version_by_alias(
         "mtst-multitask", "champion")
     version, backend = champion_version.version, champion_version.tags["mtst.backend"]
+    assert champion_version.tags["mtst.model_digest"].startswith("sha256:")  # what predict checked the files against
     resolved = f"models:/mtst-multitask/{version}"
     assert f"mtst predict: model {resolved} (resolved from models:/mtst-multitask@champion)" in result.stderr
     assert {r["model"] for r in rows} == {resolved} and json.loads(result.stdout)["model_version"] == str(version)

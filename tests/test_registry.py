@@ -123,3 +123,35 @@ def test_alias_moves_only_to_a_better_model_on_the_same_test_data(train_dirs, mi
     forced, registry, md, _ = compare_([smoke["frozen"][0]], "r4", COMPARE.model_copy(update={"force_champion": True}))
     assert forced["decision"] == PROMOTED and registry["forced"] and alias_version() == kept["version"]
     assert "forced" in registry["reason"] and "**Promoted**" in md
+
+
+def test_after_a_forced_champion_the_next_compare_settles_on_the_best(tmp_path):
+    """A forced alias holds until the next compare on the same test data, which puts it on the best version
+    measured there (not merely on its own candidate): the alias ends where any order of compares would leave it."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mtst.registry import settle
+    from mtst.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = Tracker.open(TrackingParams(experiment="forced"), uri=uri)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    assert mlflow.get_registry_uri() == uri
+
+    def compare_(value: float, force: bool = False):
+        folder = tmp_path / f"model-{value}"
+        folder.mkdir()
+        (folder / "MLmodel").write_text("flavors: {}\n")
+        run_id = tracker.create_run(f"run-{value}", {})
+        tracker.client.log_artifacts(run_id, str(folder), "model")
+        candidate = _m(value, version=None).model_copy(update={"run_id": run_id})
+        return settle(client, "m", "champion", f"runs:/{run_id}/model", candidate, force)
+
+    best = compare_(0.80)
+    forced = compare_(0.60, force=True)
+    assert forced.decision == PROMOTED and forced.forced and forced.champion.version == forced.candidate.version
+    middle = compare_(0.70)  # beats the forced holder, not the best
+    assert middle.decision == KEPT and middle.champion.version == best.candidate.version
+    assert f"version {best.candidate.version}" in middle.reason
+    assert str(client.get_model_version_by_alias("m", "champion").version) == best.candidate.version

@@ -111,8 +111,7 @@ def test_separate_processes_share_one_parent_run(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {k: v for k, v in os.environ.items() if k != "MTST_PIPELINE_ID"}
     env["MLFLOW_TRACKING_URI"] = uri
-    Tracker.open(uri=uri)  # create the store first, as the first pipeline step would
-    # two steps of one pipeline run starting at the same moment (kfp runs variants in parallel)
+    # two steps of one pipeline run starting at the same moment (kfp runs variants in parallel), on a fresh store
     procs = [_parent_in_subprocess(env) for _ in range(2)]
     ids = []
     for proc in procs:
@@ -194,7 +193,7 @@ def test_ui_command_prints_the_training_runs_url(tmp_path, monkeypatch):
     from mtst.tracking import ui_command
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    server = ui_command(TrackingParams(experiment="ui"), host="0.0.0.0", port=5123)
+    server = ui_command(TrackingParams(experiment="ui"), host="0.0.0.0", port=5123, allow_unauthenticated=True)
     experiment_id = Tracker.open(TrackingParams(experiment="ui")).experiment_id
     assert server.url == (f"http://127.0.0.1:5123/#/experiments/{experiment_id}/runs"
                           "?workflowType=machine_learning&viewStateShareKey=mtst-variants")

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from mtst.io import MARKER
 from mtst.cli import app
 from mtst.config import ConfigError, PrepareParams, ValidateParams, load_params
+from mtst.data.datasets import TASK_LABELS
 from mtst.data.files import DataFileError
 from mtst.steps import prepare, validate
 from mtst.validation import ValidationFailed
@@ -52,6 +53,17 @@ def test_real_data_and_splits_pass_with_report_and_data_docs(full_run, splits):
     assert str(splits / "task_b" / "train.jsonl") in report["files"]
     assert any(p.endswith("task_a.jsonl") for p in report["files"])
     assert report["expectations"] > 100
+
+
+def test_the_builtin_sources_keep_their_declared_labels_in_order(full_run, splits):
+    """A task's labels are its prepared data's, sorted; the built-in sources declare theirs sorted, so the default
+    pipeline's heads, metrics and reports keep exactly their label order."""
+    from mtst.contracts.data import LABELS  # the record prepare writes
+
+    declared = {task: list(labels) for task, labels in TASK_LABELS.items()}
+    assert all(labels == sorted(labels) for labels in declared.values())
+    assert json.loads((splits / LABELS).read_text()) == declared
+    assert full_run[1]["labels"] == declared
 
 
 def test_class_balance_report_covers_every_split(full_run, splits):
@@ -151,7 +163,7 @@ def test_cli_validate_prints_a_summary(splits, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the defaults are relative paths: artifacts/splits -> artifacts/validation
     result = CliRunner().invoke(app, ["validate", "--no-raw", "--params", str(tmp_path / "none.yaml")])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)  # MLflow logs a fresh store's creation on stderr
     assert summary["success"] is True and summary["data_docs"] == "artifacts/validation/data_docs/index.html"
     assert len(summary["files"]) == 6 and (tmp_path / summary["data_docs"]).exists()
 

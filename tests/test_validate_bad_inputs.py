@@ -29,7 +29,9 @@ from mtst.validation.report import Failure
 from mtst.validation.tables import USER_COLUMNS, read
 
 LABELS = ["negative", "neutral", "positive"]
-PARAMS = ValidateParams(min_per_class=3)  # small files: 3 rows of every label per split are enough
+# Small files: 3 rows of every label per split are enough. The labels are declared, so a label that is not one
+# of them fails label_set (undeclared, a file's labels are its own: test_cli_... and tests/test_own_labels.py).
+PARAMS = ValidateParams(min_per_class=3, labels={"task_b": LABELS})
 
 
 def good_rows(per_label: int = 12) -> list[dict]:
@@ -376,8 +378,10 @@ def test_cli_rejects_a_bad_file_with_exit_2_and_a_summary(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "mine.csv" in proc.stderr and "[label_set]" in proc.stderr and "[blank_text]" in proc.stderr
-    assert "row 4: 'postive'" in proc.stderr and "row 7: '   '" in proc.stderr
+    # No labels declared: the file's labels are its own, so the typo is a class of one row, with a hint.
+    assert "mine.csv" in proc.stderr and "[min_per_class]" in proc.stderr and "[blank_text]" in proc.stderr
+    assert "label 'postive' in all: 1 rows (did you mean 'positive' for 'postive'?)" in proc.stderr
+    assert "row 7: '   '" in proc.stderr
     assert not (tmp_path / "artifacts").exists()  # --file writes nothing unless --out is given
 
 

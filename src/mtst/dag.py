@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from mtst.config import ConfigError
 from mtst.contracts.comparison import REPORT_FILES
+from mtst.names import checked
 
 VARIANT = "{variant}"
 """The placeholder of a per-variant stage's variant in its arguments and paths."""
@@ -45,14 +46,19 @@ class Layout:
 
     def train(self, variant: str) -> str:
         """A variant's training folder (model/, history.jsonl, train_summary.json)."""
-        return f"{self.train_root}/{variant}"
+        return f"{self.train_root}/{_component(variant)}"
 
     def evaluation(self, variant: str) -> str:
-        return f"{self.eval_root}/{variant}"
+        return f"{self.eval_root}/{_component(variant)}"
 
     def metrics(self, variant: str) -> str:
         """The variant's DVC metrics file."""
-        return f"{self.metrics_root}/{variant}.json"
+        return f"{self.metrics_root}/{_component(variant)}.json"
+
+
+def _component(variant: str) -> str:
+    """A variant as a path component: the placeholders as they are (the declarations), a name once checked."""
+    return variant if variant in (VARIANT, SOURCE) else checked(variant)
 
 
 LAYOUT = Layout()
@@ -100,6 +106,10 @@ def _fill(text: str, variant: str | None, source: str | None) -> str:
         raise ConfigError(f"{text!r} names a variant: give --variant")
     if SOURCE in text and source is None:
         raise ConfigError(f"{text!r} names a follow-up's source variant: give one")
+    if VARIANT in text:
+        checked(variant)
+    if SOURCE in text:
+        checked(source, "source variant name")
     return text.replace(VARIANT, variant or "").replace(SOURCE, source or "")
 
 
@@ -114,7 +124,9 @@ def _train_params() -> tuple[str, ...]:
 
 
 L = LAYOUT
-_TRAIN_CODE = ("src/mtst/model", "src/mtst/training", "src/mtst/steps/train.py", "src/mtst/contracts")
+_TRAIN_CODE = ("src/mtst/model", "src/mtst/training", "src/mtst/steps/train.py", "src/mtst/contracts", "src/mtst/data")
+_VALIDATE_CODE = ("src/mtst/validation", "src/mtst/steps/validate.py", "src/mtst/tracking", "src/mtst/data",
+                  "src/mtst/contracts")
 _EVAL_CODE = ("src/mtst/evaluation", "src/mtst/steps/evaluate.py", "src/mtst/tracking", "src/mtst/contracts")
 
 
@@ -134,14 +146,15 @@ def _stages() -> tuple[Stage, ...]:
         Stage("prepare", ("data", "prepare", "--data-dir", L.data, "--out", L.splits), (L.data,),
               ("src/mtst/data", "src/mtst/steps/prepare.py"), ("prepare",), (L.splits,)),
         Stage("validate", ("validate", "--data-dir", L.data, "--splits", L.splits, "--out", L.validation),
-              (L.data, L.splits), ("src/mtst/validation", "src/mtst/steps/validate.py", "src/mtst/tracking"),
+              (L.data, L.splits), _VALIDATE_CODE,
               ("validate", "tracking"), (L.validation,)),
         Stage("augment", ("augment", "--splits", L.splits, "--out", L.augmented, "--no-progress"),
-              (L.splits, L.validation), ("src/mtst/augment", "src/mtst/steps/augment.py"), ("augment",),
+              (L.splits, L.validation), ("src/mtst/augment", "src/mtst/steps/augment.py", "src/mtst/data", "src/mtst/contracts"),
+              ("augment",),
               (L.augmented,), comments={L.validation: "augment only after the splits passed validation"}),
         Stage("validate_augmented", ("validate", "--no-raw", "--splits", L.splits, "--augmented", L.augmented,
                                      "--out", L.validation_augmented),
-              (L.splits, L.augmented), ("src/mtst/validation", "src/mtst/steps/validate.py", "src/mtst/tracking"),
+              (L.splits, L.augmented), _VALIDATE_CODE,
               ("validate", "tracking"), (L.validation_augmented,)),
         Stage("train", deps=train_deps, foreach="variants", **train),
         Stage("train_followup", deps=(*train_deps, L.train(SOURCE)), foreach="followups", **train),

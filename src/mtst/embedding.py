@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,20 @@ def read_sentences(path: str | Path) -> list[str]:
     if not sentences:
         raise DataFileError(path, "non_empty", "the file holds no sentences")
     return sentences
+
+
+def written_by_embed(path: Path) -> bool:
+    """Whether ``path`` is a JSONL file ``mtst embed`` wrote (its first line: ``text`` and ``embedding`` only).
+    A ``.npy`` array carries no mark of its writer, so replacing one takes ``--force``."""
+    if path.suffix not in {".jsonl", ".ndjson"} or path.is_symlink() or not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        first = fh.readline(1 << 20)
+    try:
+        row = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(row, dict) and set(row) == {"text", "embedding"}
 
 
 def save_embeddings(embeddings: np.ndarray, sentences: list[str], out: str | Path) -> None:

@@ -7,6 +7,14 @@ through ``.<name>.old`` for an instant; :func:`recover` puts it back when a kill
 
 Folders written by :func:`atomic_dir` carry a marker file (:data:`MARKER`). An existing folder without
 it was not made by mtst: it is refused, never deleted (a mistyped ``--out`` must not wipe a user's work).
+
+Every writer here holds the output's lock (:func:`mtst.locking.folder_lock`) from the ownership check to the
+rename, so two processes writing one path (two ``export`` or ``evaluate`` runs on one ``--out``) never mix or
+lose each other's work: the second fails at once naming the first. What is written inside a temporary folder
+this process is filling needs no lock: nobody else knows that folder.
+
+Temporaries are named ``.<name>.<pid>.<host>.<random>.tmp``: pods sharing a volume reuse pids, and
+:func:`recover` must tell a live writer on another pod from a killed one on this host.
 """
 
 from __future__ import annotations
@@ -17,12 +25,14 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from mtst.failpoints import failpoint
+from mtst.locking import folder_lock, holds
 
 MARKER = ".mtst-output"
 """File inside every folder that :func:`atomic_dir` wrote: the licence to replace that folder later."""
@@ -64,8 +74,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _temp_prefix(path: Path) -> str:
-    return f".{path.name}.{os.getpid()}."
+def host_tag(host: str | None = None) -> str:
+    """This machine's name (or ``host``) as one part of a file name: no dots, at most 64 characters."""
+    return re.sub(r"[^A-Za-z0-9-]", "_", socket.gethostname() if host is None else host)[:64] or "_"
+
+
+def temp_prefix(path: str | Path, host: str | None = None) -> str:
+    """Where a temporary for ``path`` starts: ``.<name>.<pid>.<host>.``; ``tempfile`` adds a random token."""
+    return f".{Path(path).name}.{os.getpid()}.{host_tag(host)}."
+
+
+def _stale(pid: int, host: str | None, locked: bool) -> bool:
+    """Whether the writer of a temporary is gone. Holding the path's lock, every temporary is stale (its writer
+    held the lock too). Without it: only one of this host whose pid is dead, or is this process's own (a
+    restarted container reuses its pid); a temporary of another host is left to a run that holds the lock."""
+    if locked:
+        return True
+    if host is not None and host != host_tag():
+        return False
+    return pid == os.getpid() or not _pid_alive(pid)
 
 
 def recover(path: str | Path) -> None:
@@ -82,12 +109,13 @@ def recover(path: str | Path) -> None:
         else:
             os.replace(old, path)
             fsync_path(parent)
-    stale = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\..*\.tmp$")
+    # .<name>.<pid>.<host>.<token>.tmp; .<name>.<pid>.<token>.tmp as mtst named them before the host part
+    ours = re.compile(rf"^\.{re.escape(path.name)}\.(\d+)\.(?:([A-Za-z0-9_-]+)\.)?[^.]*\.tmp$")
+    locked = holds(path)
     for entry in parent.iterdir():
-        match = stale.match(entry.name)
-        pid = int(match.group(1)) if match else 0
-        if match and (pid == os.getpid() or not _pid_alive(pid)):  # a restarted container may reuse the pid
-            if entry.is_dir():
+        match = ours.match(entry.name)
+        if match and _stale(int(match.group(1)), match.group(2), locked):
+            if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
@@ -111,24 +139,39 @@ def ensure_owned(path: str | Path, what: str = "output folder") -> None:
                                 "choose another path, or move it away yourself")
 
 
+_filling: set[str] = set()
+"""Absolute paths of the temporary folders this process's :func:`atomic_dir` blocks are filling."""
+
+
+def _claim(path: Path, what: str, wait: bool) -> contextlib.AbstractContextManager[None]:
+    """``path``'s lock, or nothing for a path inside a temporary folder this process is filling (private to it,
+    and a lock file there would end up in the output)."""
+    absolute = os.path.abspath(path)
+    if any(absolute.startswith(folder + os.sep) for folder in _filling):
+        return contextlib.nullcontext()
+    return folder_lock(path, what, wait=wait)
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds."""
+def atomic_path(path: str | Path, *, wait: bool = False) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds. ``wait``: wait
+    for another writer of ``path`` instead of failing (a cache entry, which both would write alike)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    recover(path)
-    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get ordinary permissions
-        fsync_path(tmp_path)
-        os.replace(tmp_path, path)
-        fsync_path(path.parent)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+    with _claim(path, "output file", wait):
+        recover(path)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get ordinary permissions
+            fsync_path(tmp_path)
+            os.replace(tmp_path, path)
+            fsync_path(path.parent)
+        finally:
+            if tmp_path.exists():
+                tmp_path.unlink()
 
 
 @contextlib.contextmanager
@@ -136,13 +179,21 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``path`` as a whole when the block succeeds.
 
     ``path`` must be absent, empty, or a folder this function wrote before (see :func:`ensure_owned`); the
-    check runs before the block, so a long step fails at once rather than after its work.
+    check runs before the block, so a long step fails at once rather than after its work. ``path``'s lock is
+    held throughout: a second writer fails at once, naming this process.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with _claim(path, "output folder", False):
+        yield from _replace_dir(path)
+
+
+def _replace_dir(path: Path) -> Iterator[Path]:
+    """:func:`atomic_dir`'s work, under ``path``'s lock: repair, check ownership, fill a temporary, swap it in."""
     recover(path)
     ensure_owned(path)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent))
+    _filling.add(os.path.abspath(tmp))
     try:
         yield tmp
         (tmp / MARKER).write_text("written by mtst; this folder may be replaced by the next run\n")
@@ -162,19 +213,21 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
             os.replace(tmp, path)
             fsync_path(path.parent)
     finally:
+        _filling.discard(os.path.abspath(tmp))
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 def remove_owned(path: str | Path) -> None:
     """Delete a folder that mtst wrote (checkpoints after success); refuse one it did not."""
     path = Path(path)
-    recover(path)
-    ensure_owned(path)
-    if path.exists():  # renamed first: a kill mid-delete leaves a temporary that recover() clears, never half a folder
-        doomed = path.with_name(f"{_temp_prefix(path)}removed.tmp")
-        os.replace(path, doomed)
-        fsync_path(path.parent)
-        shutil.rmtree(doomed, ignore_errors=True)
+    with _claim(path, "output folder", False):
+        recover(path)
+        ensure_owned(path)
+        if path.exists():  # renamed first: a kill mid-delete leaves a temporary that recover() clears, never half a folder
+            doomed = path.with_name(f"{temp_prefix(path)}removed.tmp")
+            os.replace(path, doomed)
+            fsync_path(path.parent)
+            shutil.rmtree(doomed, ignore_errors=True)
 
 
 def write_text(path: str | Path, text: str) -> None:

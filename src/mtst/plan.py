@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mtst.config import ConfigError, Params
+from mtst.names import child
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def declared_order(params: Params) -> list[str] | None:
 
 def model_dir(train_root: str | Path, variant: str) -> Path:
     """Where ``mtst train`` writes ``variant``'s model under a train root (dvc.yaml: ``artifacts/train``)."""
-    return Path(train_root) / variant / "model"
+    return child(train_root, variant) / "model"
 
 
 def init_model_dir(params: Params, variant: str, train_root: str | Path) -> Path | None:

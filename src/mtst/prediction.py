@@ -8,11 +8,15 @@ Each output line: ``{"row": 1, "text": ..., ["id": ...,] "model": ..., "task_a":
 Which model answered is never left implicit: a registry alias (``models:/<name>@<alias>``) is resolved to its
 version first and that version is loaded (``models:/mtst-multitask/7``), so the alias moving meanwhile cannot
 change the answer; the resolved reference is every row's ``model``, the summary's ``model_uri`` /
-``model_version``, and a line on stderr with the version's variant and selection value.
+``model_version``, and a line on stderr with the version's variant and selection value. That version's files are
+downloaded once, checked against the digest recorded when it was registered and loaded from that download
+(``mtst.model_digest``): a model changed in the artifact store since is refused.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +49,7 @@ class LoadedModel:
     uri: str
     version: str | None = None
     details: dict[str, str] = field(default_factory=dict)
+    files: Any = field(default=None, repr=False)  # the verified download a registered model runs from, kept alive
 
     def describe(self, requested: str) -> str:
         via = f" (resolved from {requested})" if requested != self.uri else ""
@@ -75,10 +80,16 @@ def load_predictor(model: str | Path, batch_size: int = 64, tracking_params: Tra
 
 
 def _mlflow_predictor(uri: str, tracking_params: TrackingParams | None = None) -> LoadedModel:
+    """A registry reference (alias or version) loads only once its files match the digest recorded when it was
+    registered (``mtst.serving.load_registered``); ``runs:/``, a logged model's id and a local MLflow model folder
+    are not registered versions and load as named."""
+    import tempfile
+
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from mtst import tracking
+    from mtst.serving import load_registered, resolve_registered
 
     if uri.startswith(URI_SCHEMES):
         tracking_uri = tracking.preflight(tracking_params)  # an unreachable server fails here, in seconds
@@ -87,39 +98,20 @@ def _mlflow_predictor(uri: str, tracking_params: TrackingParams | None = None) -
     else:
         tracking_uri = "(local folder)"
     try:
-        resolved, version, details = resolve_registry_uri(uri, tracking_uri) if uri.startswith("models:/") \
-            else (uri, None, {})
-        pyfunc = mlflow.pyfunc.load_model(resolved)
+        registered = resolve_registered(uri, tracking_uri) if uri.startswith("models:/") else None
+        if registered is not None:
+            folder = tempfile.TemporaryDirectory(prefix="mtst-model-")  # removed with the LoadedModel
+            pyfunc = load_registered(registered, folder.name)
+        else:
+            pyfunc = mlflow.pyfunc.load_model(uri)
     except MlflowException as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelNotFoundError(f"model {uri!r} cannot be loaded from the MLflow store {redact_uri(tracking_uri)}: {first}. "
                                  "Run `mtst compare` to register the champion, or check the name / alias / version.") from None
-    return LoadedModel(lambda texts: pyfunc.predict(pd.DataFrame({"text": texts})), resolved, version, details)
-
-
-def resolve_registry_uri(uri: str, tracking_uri: str) -> tuple[str, str | None, dict[str, str]]:
-    """``models:/<name>@<alias>`` or ``models:/<name>/<version>`` → (``models:/<name>/<version>``, version, what
-    the version's tags say: variant, selection metric and value, run). Other ``models:/`` forms (a logged model
-    id) are returned as they are."""
-    from mlflow import MlflowClient
-
-    from mtst.run_tags import SELECTION_METRIC, SELECTION_VALUE, VARIANT
-
-    body = uri[len("models:/"):].rstrip("/")
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    if "@" in body:
-        name, alias = body.split("@", 1)
-        version = client.get_model_version_by_alias(name, alias)
-    elif "/" in body and body.rsplit("/", 1)[1].isdigit():
-        name, number = body.rsplit("/", 1)
-        version = client.get_model_version(name, number)
-    else:
-        return uri, None, {}
-    tags = version.tags or {}
-    details = {"variant": tags.get(VARIANT), "run": version.run_id}
-    if tags.get(SELECTION_METRIC) and tags.get(SELECTION_VALUE):
-        details[tags[SELECTION_METRIC]] = tags[SELECTION_VALUE]
-    return f"models:/{name}/{version.version}", str(version.version), {k: v for k, v in details.items() if v}
+    if registered is None:
+        return LoadedModel(lambda texts: pyfunc.predict(pd.DataFrame({"text": texts})), uri)
+    return LoadedModel(lambda texts: pyfunc.predict(pd.DataFrame({"text": texts})), registered.uri,
+                       registered.version, registered.details, folder)
 
 
 def read_input(path: str | Path) -> pd.DataFrame:
@@ -132,14 +124,53 @@ def read_input(path: str | Path) -> pd.DataFrame:
     return loaded.frame
 
 
+def written_by_predict(path: str | Path) -> bool:
+    """Whether ``path`` is a file ``mtst predict`` wrote, known by its first line: row 1, its text and the model
+    that answered. The rows are the record (no sidecar file, no header line: the output stays one JSON line per
+    input row)."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        return False
+    with path.open("rb") as fh:
+        first = fh.readline(1 << 20)
+    try:
+        row = json.loads(first)
+    except ValueError:
+        return False
+    return (isinstance(row, dict) and row.get("row") == 1 and isinstance(row.get("text"), str)
+            and isinstance(row.get("model"), str))
+
+
+def check_output(input_path: str | Path | None, output_path: str | Path, force: bool = False, *,
+                 ours: Callable[[Path], bool] = written_by_predict, command: str = "mtst predict") -> None:
+    """Refuse an output path whose replacement would destroy something of the user's: the input itself (under
+    any name: a symlink or a hard link to it), anything but a regular file, or a file ``command`` did not write
+    (``ours`` tells) unless ``force``."""
+    output_path = Path(output_path)
+    if not os.path.lexists(output_path):
+        return
+    if input_path is not None and Path(input_path).exists() and output_path.exists() and \
+            os.path.samefile(input_path, output_path):
+        raise DataFileError(output_path, "output_is_input", f"is the input file {input_path}: the output "
+                            "would replace it; give another output path")
+    if output_path.exists() and not output_path.is_file():
+        raise DataFileError(output_path, "output_kind", "exists and is not a regular file; give another output path")
+    if not force and not ours(output_path):
+        raise DataFileError(output_path, "overwrite", f"exists and was not written by `{command}`; give another "
+                            "output path, or --force to replace it")
+
+
 def predict_file(model: str | Path, input_path: str | Path, output_path: str | Path, batch_size: int = 64,
                  tracking_params: TrackingParams | None = None,
-                 announce: Callable[[str], None] | None = None, backend: str = "torch") -> dict[str, Any]:
+                 announce: Callable[[str], None] | None = None, backend: str = "torch",
+                 force: bool = False) -> dict[str, Any]:
     """Predict every row of ``input_path`` into ``output_path``. ``announce`` gets one line saying which model
-    answers (default: printed on stderr, so stdout stays the JSON summary)."""
+    answers (default: printed on stderr, so stdout stays the JSON summary). An existing ``output_path`` is
+    replaced only when ``mtst predict`` wrote it, or with ``force`` (see :func:`check_output`)."""
     output_path = Path(output_path)
     if output_path.suffix.lower() not in (".jsonl", ".ndjson"):
         raise DataFileError(output_path, "format", "the output is JSON Lines: name it *.jsonl")
+    check_output(input_path, output_path, force)  # before any work, and again before the rename
     frame = read_input(input_path)  # bad input stops before the model loads
     loaded = load_predictor(model, batch_size, tracking_params, backend)
     (announce or _stderr)(f"mtst predict: {loaded.describe(str(model))}")
@@ -152,6 +183,7 @@ def predict_file(model: str | Path, input_path: str | Path, output_path: str | P
         if "id" in frame.columns:
             row["id"] = frame["id"].iloc[i]
         rows.append({**row, "model": loaded.uri, **record})
+    check_output(input_path, output_path, force)  # a file may have appeared there while the model ran
     write_jsonl(output_path, rows)
     counts = {task: pd.Series([r[task]["label"] for r in records]).value_counts().to_dict() for task in (records[0] if records else {})}
     return {"rows": len(rows), "output": str(output_path), "model": str(model), "model_uri": loaded.uri,

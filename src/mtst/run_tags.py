@@ -47,3 +47,4 @@ REGISTRY_CHAMPION_URI = "mtst.registry_champion_uri"
 REGISTRY_FORCED = "mtst.registry_forced"
 REGISTRY_PREVIOUS_VERSION = "mtst.registry_previous_version"
 BACKEND = "mtst.backend"                    # what serves a registered version (mtst.export.backend)
+MODEL_DIGEST = "mtst.model_digest"          # sha256 of a registered version's artifact tree (mtst.model_digest)

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mtst.backends import BackendName
+from mtst.names import VariantName
 from mtst.tasks import TASK_NAMES
 
 
@@ -68,7 +69,8 @@ class ValidateParams(Section):
     min_per_class: int = Field(10, ge=1, description="rows every declared label needs in every split")
     max_imbalance_ratio: float | None = Field(20.0, gt=1, description="largest/smallest class above this: a warning")
     labels: dict[Literal[TASK_NAMES], list[str]] = Field(
-        default_factory=dict, description="declared label set per task; default: the source's labels")
+        default_factory=dict,
+        description="declared label set per task, checked instead of the prepared data's; default: the data's labels")
     sample_rows: int = Field(5, ge=1, le=100, description="offending rows shown per failed expectation")
 
     @model_validator(mode="after")
@@ -179,8 +181,8 @@ class PipelineParams(Section):
     cannot look a value up by a computed key, so it is not also written as ``train.variants.<v>.init_from``;
     :func:`attach_followups` copies it there for the trainer."""
 
-    variants: list[str] = Field(min_length=1, description="trained from the pretrained encoder (first wave)")
-    followups: dict[str, str] = Field(default_factory=dict, description="variant: the variant whose model it starts from")
+    variants: list[VariantName] = Field(min_length=1, description="trained from the pretrained encoder (first wave)")
+    followups: dict[VariantName, VariantName] = Field(default_factory=dict, description="variant: the variant whose model it starts from")
 
 
 class CurveParams(Section):
@@ -191,7 +193,7 @@ class CurveParams(Section):
     sizes: list[int | None] = Field([250, 500, 1000, 2000, 4000, None], min_length=1,
                                     description="Task B training rows per point; null = every training row")
     seeds: list[int] = Field([13, 14, 15], min_length=1)
-    variants: list[str] = Field(["frozen", "staged", "staged_noaug", "single_b"], min_length=1,
+    variants: list[VariantName] = Field(["frozen", "staged", "staged_noaug", "single_b"], min_length=1,
                                 description="train.variants to train at every point (none may be a follow-up)")
     epoch_scale: float = Field(1.0, gt=0, description="multiplies train.epoch_scale for the curve's points")
     lr_scales: list[float] = Field([1.0, 2.0], min_length=1,

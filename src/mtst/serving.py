@@ -6,11 +6,16 @@ The saved model folder travels as a pyfunc artifact and the ``mtst`` package as 
 serves it (``mtst.backends.BackendName``: torch, ONNX Runtime or OpenVINO) is chosen when the model is logged: for
 any other than torch the artifact is the export folder that backend runs and the model's ``model_config`` names
 the backend, so the served model is exactly the graph that was measured.
+
+A registered version is loaded only after its files are checked against the digest recorded when it was
+registered (:func:`load_registered`, ``mtst.model_digest``): ``mlflow.pyfunc.load_model("models:/...")`` would
+run whatever the artifact store holds now.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +25,7 @@ import pandas as pd
 from mlflow.pyfunc import PythonModel
 
 from mtst.backends import backend_named
+from mtst.tasks import TASK_NAMES
 
 MODEL_ARTIFACT = "mtst_model"
 LABEL_SUFFIX, PROBA_INFIX = "_label", "_proba_"
@@ -39,7 +45,7 @@ def predict_frame(model: Any, texts: Sequence[str], batch_size: int = 64) -> pd.
 
 def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """``predict_frame`` output → ``{"task_a": {"label": ..., "probabilities": {label: p}}, ...}`` per row."""
-    tasks = [c[: -len(LABEL_SUFFIX)] for c in frame.columns if c.endswith(LABEL_SUFFIX)]
+    tasks = [t for t in TASK_NAMES if f"{t}{LABEL_SUFFIX}" in frame.columns]  # (a label may end in "_label" too)
     records = [{} for _ in range(len(frame))]
     for task in tasks:
         proba_cols = [c for c in frame.columns if c.startswith(f"{task}{PROBA_INFIX}")]
@@ -73,6 +79,57 @@ class MtstPyfunc(PythonModel):  # type: ignore[misc,valid-type]
             texts = [str(t) for t in model_input]
         batch_size = int((params or {}).get("batch_size", 64))
         return predict_frame(self.model, texts, batch_size)
+
+
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """A registry reference resolved to one version (``uri``: ``models:/<name>/<version>``, never an alias) of the
+    store ``store``, what its tags say (``details``: variant, selection metric and value, run) and the digest its
+    files must have."""
+
+    uri: str
+    store: str
+    name: str
+    version: str
+    digest: str | None
+    details: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_registered(uri: str, tracking_uri: str) -> RegisteredVersion | None:
+    """``models:/<name>@<alias>`` or ``models:/<name>/<version>`` → the version it names now; None for other
+    ``models:/`` forms (a logged model's id: not registered, nothing recorded to check it against)."""
+    from mlflow import MlflowClient
+
+    from mtst.run_tags import MODEL_DIGEST, SELECTION_METRIC, SELECTION_VALUE, VARIANT
+
+    body = uri[len("models:/"):].rstrip("/")
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    if "@" in body:
+        name, alias = body.split("@", 1)
+        version = client.get_model_version_by_alias(name, alias)
+    elif "/" in body and body.rsplit("/", 1)[1].isdigit():
+        name, number = body.rsplit("/", 1)
+        version = client.get_model_version(name, number)
+    else:
+        return None
+    tags = version.tags or {}
+    details = {"variant": tags.get(VARIANT), "run": version.run_id}
+    if tags.get(SELECTION_METRIC) and tags.get(SELECTION_VALUE):
+        details[tags[SELECTION_METRIC]] = tags[SELECTION_VALUE]
+    return RegisteredVersion(f"models:/{name}/{version.version}", tracking_uri, name, str(version.version),
+                             tags.get(MODEL_DIGEST), {k: v for k, v in details.items() if v})
+
+
+def load_registered(registered: RegisteredVersion, folder: str | Path) -> Any:
+    """The registered version as a pyfunc, loaded from its files downloaded into ``folder`` (kept while the model
+    is in use) once they match the digest recorded at registration; ``mtst.model_digest.ModelDigestError`` when
+    they do not, or when the version records none."""
+    import mlflow
+
+    from mtst.model_digest import fetch_verified
+
+    path = fetch_verified(registered.name, registered.version, registered.digest, Path(folder), registered.store)
+    return mlflow.pyfunc.load_model(str(path))
 
 
 def pip_requirements(backend: str = "torch") -> list[str]:

@@ -102,14 +102,22 @@ def compare(eval_dir: Annotated[list[Path] | None, typer.Option("--eval-dir", he
 
 
 @user_errors
-def ui(host: Annotated[str, typer.Option(help="bind address")] = "127.0.0.1",
+def ui(host: Annotated[str, typer.Option(help="bind address (loopback only, unless --allow-unauthenticated)")] = "127.0.0.1",
        port: Annotated[int, typer.Option(help="port")] = 5000,
+       allow_unauthenticated: Annotated[bool, typer.Option(
+           "--allow-unauthenticated", help="serve a non-loopback --host without a login: anyone who reaches it "
+                                           "can change runs, models and the champion alias")] = False,
        params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
     """The MLflow UI over the project's store (the embedded SQLite store and mlartifacts/ by default); prints the
-    URL of the experiment's training runs, the variants' key metrics side by side."""
+    URL of the experiment's training runs, the variants' key metrics side by side. It has no login, so it binds
+    to the loopback interface unless told otherwise."""
     from mtst.tracking import ui_command
+    from mtst.tracking.ui import is_loopback
 
-    server = ui_command(load_params(params, profile).tracking, host, port)
+    server = ui_command(load_params(params, profile).tracking, host, port, allow_unauthenticated)
+    if not is_loopback(host):
+        typer.echo(f"warning: serving without a login on {host}:{port} (--allow-unauthenticated): anyone who reaches "
+                   "it can change runs, models and the champion alias", err=True)
     typer.echo(f"MLflow UI over {server.store}\nTraining runs: {server.url}", err=True)
     import os
 

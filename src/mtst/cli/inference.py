@@ -4,7 +4,7 @@ the model to ONNX."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,10 +17,15 @@ def embed(sentences: Annotated[list[str] | None, typer.Argument(help="sentences 
           file: Annotated[Path | None, typer.Option("--file", "-f", help="text file (one a line) or CSV/JSONL/Parquet with 'text'")] = None,
           out: Annotated[Path | None, typer.Option("--out", "-o", help="write embeddings to .npy or .jsonl")] = None,
           model: Annotated[Path | None, typer.Option(help="saved mtst model or HF model dir; default all-MiniLM-L6-v2")] = None,
-          batch_size: int = 64) -> None:
+          batch_size: int = 64,
+          force: Annotated[bool, typer.Option("--force", help="replace --out even when `mtst embed` did not write "
+                                              "it (a .npy never shows its writer); never the input itself")] = False) -> None:
     """Embed sentences; for up to 10 sentences, print their cosine similarity matrix."""
-    from mtst.embedding import load_encoder_model, read_sentences, save_embeddings, similarity_table
+    from mtst.embedding import load_encoder_model, read_sentences, save_embeddings, similarity_table, written_by_embed
+    from mtst.prediction import check_output
 
+    if out:  # before any work
+        check_output(file, out, force, ours=written_by_embed, command="mtst embed")
     texts = list(sentences or []) + (read_sentences(file) if file else [])
     if not texts:
         raise typer.BadParameter("give sentences as arguments or --file")
@@ -42,13 +47,16 @@ def predict(input: Annotated[Path, typer.Option("--input", "-i", help="CSV / JSO
                                                  "openvino-int8: what runs a local model folder (exported on first "
                                                  "use; openvino-int8 wants an export folder from `mtst export --format "
                                                  "openvino`); an MLflow model keeps its own")] = "torch",
+            force: Annotated[bool, typer.Option("--force", help="replace --output even when it is a file that "
+                                                "`mtst predict` did not write (never the input itself)")] = False,
             params: ParamsOpt = Path("params.yaml"), profile: ProfileOpt = None) -> None:
-    """Predict both tasks for every sentence of a file."""
+    """Predict both tasks for every sentence of a file. An existing --output is replaced only when `mtst predict`
+    wrote it, or with --force."""
     from mtst.prediction import predict_file
 
     settings = load_params(params, profile)
     reference = model or f"models:/{settings.compare.registered_model}@{settings.compare.alias}"
-    echo_json(predict_file(reference, input, output, batch_size, settings.tracking, backend=backend))
+    echo_json(predict_file(reference, input, output, batch_size, settings.tracking, backend=backend, force=force))
 
 
 @user_errors
@@ -67,7 +75,20 @@ def export(model: Annotated[Path, typer.Option("--model", "-m", help="saved mode
     `--format onnx`: run it with a backend of `onnx`, `openvino` or `openvino-bf16` (`onnx-int8` after --int8);
     `--format openvino --int8 --calibration FILE`: with `openvino-int8`."""
     from mtst.evaluation.speed import dir_size_mb
+    from mtst.locking import folder_lock
 
+    with folder_lock(out, "export folder"):  # a second export to --out fails now, not after its work
+        config, runtime = _export(model, out, format, int8, calibration)
+    from mtst.backends import backend_running
+    from mtst.export.layout import export_kind
+
+    echo_json({"out": str(out), "format": format, "backend": backend_running(runtime, export_kind(config)),
+               "size_mb": round(dir_size_mb(out), 1), "quantisation": config["quantisation"],
+               "fused_operators": config["fused_operators"], "parity": config["parity"]})
+
+
+def _export(model: Path, out: Path, format: str, int8: bool, calibration: Path | None) -> tuple[dict[str, Any], str]:
+    """The export the options ask for, written to ``out``: its config and the runtime that runs it."""
     if format not in ("onnx", "openvino"):
         raise typer.BadParameter(f"{format!r} is not a supported format; use onnx or openvino", param_hint="--format")
     if format == "openvino":
@@ -90,9 +111,4 @@ def export(model: Annotated[Path, typer.Option("--model", "-m", help="saved mode
 
         config = export_onnx(model, out, int8=int8)
         runtime = "onnxruntime"
-    from mtst.backends import backend_running
-    from mtst.export.layout import export_kind
-
-    echo_json({"out": str(out), "format": format, "backend": backend_running(runtime, export_kind(config)),
-               "size_mb": round(dir_size_mb(out), 1), "quantisation": config["quantisation"],
-               "fused_operators": config["fused_operators"], "parity": config["parity"]})
+    return config, runtime

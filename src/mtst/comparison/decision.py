@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mtst.comparison.results import DOMAINS, Result
+from mtst.comparison.results import Result, domain_names
 from mtst.comparison.statistics import paired_bootstrap
 from mtst.comparison.timing import measure_side_by_side, sample_texts
 from mtst.config import CompareParams
@@ -81,8 +81,8 @@ def multitask_vs_separate(champion: Result, singles: dict[str, Result], by_name:
                                 diff=100 * (mt_value - single_value) if None not in (mt_value, single_value) else None,
                                 ci=[boot.low, boot.high] if boot else None)
     domains = {d: DomainQuality(multitask=champion.get(f"task_b.domain.{d}.macro_f1"),
-                                separate=b.get(f"task_b.domain.{d}.macro_f1")) for d in DOMAINS
-               if champion.get(f"task_b.domain.{d}.macro_f1") is not None}
+                                separate=b.get(f"task_b.domain.{d}.macro_f1"))
+               for d in domain_names([champion, b]) if champion.get(f"task_b.domain.{d}.macro_f1") is not None}
 
     cost, measured = _costs(champion, a, b, params)
     sep_tp = None

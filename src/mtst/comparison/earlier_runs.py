@@ -20,6 +20,7 @@ from mtst.comparison.results import Result
 from mtst.comparison.statistics import interval
 from mtst.contracts.comparison import SeedInterval, SeedRow
 from mtst.contracts.evaluation import METRICS, EvalFolder
+from mtst.names import child
 from mtst.run_tags import RECIPE, ROLE, TEST_DATA_HASH, VARIANT
 from mtst.tracking.comparison import ABLATION_OF, EVALUATION_ARTIFACTS, EVALUATED_BACKEND, SEED
 
@@ -79,8 +80,9 @@ def _download(tracker: Any, variant: str, run: Any, workdir: Path) -> tuple[Resu
     """An earlier run's evaluation records as a Result, and where it comes from; None when it logged none."""
     from mlflow.artifacts import download_artifacts
 
+    destination = child(workdir, variant, f"MLflow run {run.info.run_id}'s tag {VARIANT}")  # any store writer sets it
     folder = Path(download_artifacts(run_id=run.info.run_id, artifact_path=EVALUATION_ARTIFACTS,
-                                     dst_path=str(workdir / variant), tracking_uri=tracker.uri))
+                                     dst_path=str(destination), tracking_uri=tracker.uri))
     if not (folder / METRICS).exists():
         return None
     records = EvalFolder(folder)

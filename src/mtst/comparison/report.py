@@ -10,7 +10,7 @@ import jinja2
 
 from mtst.comparison.ablation import ABLATION_AXES, ablation
 from mtst.comparison.decision import decision, multitask_vs_separate, select_champion, single_task_baselines
-from mtst.comparison.results import DOMAINS, Result
+from mtst.comparison.results import Result, domain_names
 from mtst.comparison.serving import serving_table
 from mtst.config import CompareParams
 from mtst.contracts.comparison import Comparison, SeedRow, VariantEntry
@@ -68,12 +68,13 @@ def render_markdown(report: Comparison, results: list[Result], params: ComparePa
     """comparison.md: the variant table, multi-task vs separate with the decision, the ablation, the serving
     table, the registry."""
     template = _environment().get_template(TEMPLATE)
-    return template.render(report=report, results=results, params=params, chart_name=chart_name, domains=DOMAINS,
-                           axes=list(ABLATION_AXES))
+    return template.render(report=report, results=results, params=params, chart_name=chart_name,
+                           domains=domain_names(results), axes=list(ABLATION_AXES))
 
 
 def chart_rows(results: list[Result]) -> list[dict[str, Any]]:
     """Per variant, the macro-F1 of each task and of each Task B domain (``mtst.evaluation.plots.plot_comparison``)."""
+    names = domain_names(results)
     return [{"variant": r.variant, "task_a": r.get("task_a.macro_f1"), "task_b": r.get("task_b.macro_f1"),
-             "domains": {d: r.get(f"task_b.domain.{d}.macro_f1") for d in DOMAINS
+             "domains": {d: r.get(f"task_b.domain.{d}.macro_f1") for d in names
                          if r.get(f"task_b.domain.{d}.macro_f1") is not None}} for r in results]

@@ -14,8 +14,6 @@ from mtst.comparison.errors import ComparisonError
 from mtst.evaluation.testset import rows_digest
 from mtst.tasks import TASK_NAMES
 
-DOMAINS = list(VADER_DOMAINS)  # Task B's domains, in the report's column order
-
 
 @dataclass
 class Result:
@@ -68,6 +66,17 @@ class Result:
         registry and earlier runs are matched by; None when the folder has no predictions for one of its tasks."""
         return rows_digest(self.info.split if self.info else "test",
                            {task: [(r.id, r.label) for r in self.predictions(task)] for task in self.tasks})
+
+
+_DOMAIN, _F1 = "task_b.domain.", ".macro_f1"
+
+
+def domain_names(results: list[Result]) -> list[str]:
+    """Task B's domains the results have macro-F1 for, in the report's column order: the built-in source's
+    (VADER's order), then any other (a user file's ``domain`` column), sorted; none when Task B has no domains."""
+    found = {key[len(_DOMAIN):-len(_F1)] for r in results for key in r.metrics.root
+             if key.startswith(_DOMAIN) and key.endswith(_F1)}
+    return [d for d in VADER_DOMAINS if d in found] + sorted(found - set(VADER_DOMAINS))
 
 
 def load_results(eval_dirs: list[str | Path], order: list[str] | None = None) -> list[Result]:

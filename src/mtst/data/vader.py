@@ -20,15 +20,16 @@ DOMAINS = {
     "amazon": "amazonReviewSnippets_GroundTruth.txt",
     "nyt": "nytEditorialSnippets_GroundTruth.txt",
 }
-LABELS = ("negative", "neutral", "positive")
+LABELS = ("negative", "neutral", "positive")  # sorted: a task's labels are its data's, sorted (mtst.data.datasets)
+NEGATIVE, NEUTRAL, POSITIVE = LABELS
 
 
 def rating_to_label(rating: float, neg_threshold: float, pos_threshold: float) -> str:
     if rating <= neg_threshold:
-        return "negative"
+        return NEGATIVE
     if rating >= pos_threshold:
-        return "positive"
-    return "neutral"
+        return POSITIVE
+    return NEUTRAL
 
 
 def load_vader(sdist: Path, neg_threshold: float = -0.5, pos_threshold: float = 0.5) -> pd.DataFrame:

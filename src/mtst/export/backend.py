@@ -25,6 +25,7 @@ from mtst.environment import Environment
 from mtst.export.errors import ModelNotFoundError
 from mtst.export.layout import CONFIG_FILE, export_kind, is_export, read_config
 from mtst.io import MARKER, sha256_file
+from mtst.locking import folder_lock
 
 __all__ = ["BACKENDS", "cache_root", "cached_export", "calibration_for", "export_for", "load_backend"]
 
@@ -59,14 +60,17 @@ def cached_export(model_dir: Path, kind: str = "fp32", calibration: Sequence[str
         return folder
     from mtst.export.onnx_export import export_onnx, quantise_onnx
 
-    if kind == "fp32":
-        export_onnx(model_dir, folder)
-    elif kind == "int8":
-        quantise_onnx(cached_export(model_dir, "fp32"), folder)
-    else:
-        from mtst.export.openvino_int8 import quantise_openvino
+    with folder_lock(folder, "export cache entry", wait=True):  # a second process waits, then uses this export
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+        if kind == "fp32":
+            export_onnx(model_dir, folder)
+        elif kind == "int8":
+            quantise_onnx(cached_export(model_dir, "fp32"), folder)
+        else:
+            from mtst.export.openvino_int8 import quantise_openvino
 
-        quantise_openvino(cached_export(model_dir, "fp32"), folder, calibration or [])
+            quantise_openvino(cached_export(model_dir, "fp32"), folder, calibration or [])
     return folder
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mtst.config import ConfigError
+from mtst.names import child
 from mtst.plan import model_dir
 
 
@@ -23,7 +24,7 @@ def stage_by_variant(artifacts: Iterable[Any], dest: str | Path) -> list[Path]:
     dirs: list[Path] = []
     for i, artifact in enumerate(artifacts):
         variant = str((artifact.metadata or {}).get("variant") or f"variant_{i}")
-        target = dest / variant
+        target = child(dest, variant, "kfp artifact metadata variant")
         try:
             os.symlink(Path(artifact.path).resolve(), target, target_is_directory=True)
         except OSError:

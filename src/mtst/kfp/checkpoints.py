@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mtst.config import ConfigError
 from mtst.kfp.artifacts import scratch_dir
+from mtst.names import child
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 """What a resolved run id looks like (a KFP run UUID; kfp.local's random number): one safe folder name."""
@@ -50,7 +51,7 @@ def task_checkpoints(checkpoint_root: str, pipeline_run_id: str, variant: str) -
               f"{pipeline_run_id!r}): a retry starts from step 0; compile with --checkpoint-pvc CLAIM to keep "
               "them on a volume", flush=True)
         return TaskCheckpoints(folder, False, 0)
-    folder = root / pipeline_run_id / variant
+    folder = child(child(root, pipeline_run_id, "pipeline run id"), variant)  # on a shared volume: never outside it
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

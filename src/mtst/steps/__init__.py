@@ -5,7 +5,7 @@ Contracts (paths are folders unless named otherwise, where the pipeline puts the
 every output folder is written atomically):
 
 - ``fetch.run(params.data, out_dir)``: both datasets with fixed splits.
-- ``prepare.run(params.prepare, data_dir, out_dir)``: ``<out>/<task>/<split>.jsonl``.
+- ``prepare.run(params.prepare, data_dir, out_dir)``: ``<out>/<task>/<split>.jsonl`` and ``<out>/labels.json``.
 - ``validate.run(params.validate, splits_dir, out_dir, ...)``: GX checkpoint, report,
   Data Docs; raises on failure.
 - ``augment.run(params.augment, splits_dir, out_dir)``: ``<out>/task_b/train.jsonl``

@@ -11,8 +11,13 @@ Outputs (written atomically; nothing when anything fails):
   retrain the variants downstream after an interrupted ``dvc repro``).
 
 Before anything is written, the augmented split is checked with the same GX suites as ``mtst validate``
-(the rules augmentation can break: no null / empty text, no control characters, labels unchanged, no
-duplicate text or id, and no text or article shared with validation or test).
+(the rules augmentation can break: no null / empty text, no control characters, labels in the label set the
+split files were prepared with, no duplicate text or id, and no text or article shared with validation or test).
+
+The protected-word rule (``mtst.augment.protect``: VADER's sentiment words, negations and boosters are locked)
+applies whatever Task B's labels are called or how many there are: it reads the text, never the label names, and
+Task B is the sentiment task (``data.sentiment``). Were a file's classes not sentiment, a locked word only leaves an
+augmented sentence closer to its source (fewer edits), never with a wrong label.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from mtst.augment.eda import WORDNET_OPS, Synonyms
 from mtst.augment.protect import Protector, load_vader_lexicon
 from mtst.config import AugmentParams, ValidateParams
 from mtst.data import SUMMARY
-from mtst.data.datasets import split_path
+from mtst.data.datasets import split_path, task_labels
 from mtst.data.files import read_table
 from mtst.io import atomic_dir, write_json, write_jsonl
 from mtst.dag import LAYOUT
@@ -62,8 +67,8 @@ def check_output(rows: list[dict[str, Any]], splits_dir: str | Path,
                    split=split) for split in ("validation", "test")]
     for table in others:
         table.context_only = True
-    labels = sorted({str(r["label"]) for r in rows} | {str(v) for t in others for v in t.frame["label"].dropna()})
-    report = check([train, *others], ValidateParams(labels={TASK: labels}), rules=AUGMENT_RULES, work_dir=work_dir)
+    report = check([train, *others], ValidateParams(), rules=AUGMENT_RULES, work_dir=work_dir,
+                   labels={TASK: task_labels(splits_dir, TASK)})  # the prepared data's labels: none added or renamed
     if not report["success"]:
         raise ValidationFailed(failures_of(report))
     return {"success": True, "expectations": report["expectations"]}  # no timing: reruns give identical bytes

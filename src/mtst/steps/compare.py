@@ -27,6 +27,7 @@ from mtst.contracts.comparison import CHART, COMPARISON, REPORT, REPORT_FILES, S
 from mtst.dag import LAYOUT
 from mtst.evaluation.plots import plot_comparison
 from mtst.io import write_text
+from mtst.locking import folder_lock
 
 
 
@@ -42,43 +43,44 @@ def run(params: CompareParams, eval_dirs: list[str | Path], out_dir: str | Path 
     from mtst import tracking as mt
     from mtst.tracking import comparison as recording
 
-    track = tracking is not None and tracking.enabled
-    if track:
-        mt.preflight(tracking)
-    results = load_results(eval_dirs, order)
-    tracker = mt.Tracker.open(tracking) if track else None
-    with tempfile.TemporaryDirectory(prefix="mtst-earlier-runs-") as scratch:
-        report = build(results, params, *_earlier(tracker, results, Path(scratch)))
     out_dir = Path(out_dir)
-    for name in (COMPARISON, REPORT, CHART):  # a kill from here on leaves some new files or none, never old next to new
-        (out_dir / name).unlink(missing_ok=True)
-    plot_comparison(chart_rows(results), out_dir / CHART)
-    logged = [r.mlflow for r in results]
-    parent = None
-    if tracker is not None:
-        champion = next(r for r in results if r.variant == report.champion)
-        with mt.guard(tracker.uri, "registering the champion"):
-            parent = recording.parent_run(tracker, logged, pipeline_params, pipeline_id)
-            report.registry = recording.register_champion(tracker, report, champion.mlflow, champion.info,
-                                                          champion.test_data_hash, params,
-                                                          params.force_champion or force_champion)
-    write_text(out_dir / REPORT, render_markdown(report, results, params, CHART))
-    if tracker is not None and parent is not None:
-        assert report.registry is not None  # set above whenever there is a parent run
-        with mt.guard(tracker.uri, f"logging the comparison on the parent run {parent}"):
-            recording.log_files(tracker, parent, [out_dir / REPORT, out_dir / CHART])
-            recording.log_comparison(tracker, parent, report)
-            report.registered = recording.registered(parent, report.registry)
+    with folder_lock(out_dir, "reports folder"):  # two comparisons never mix their files
+        track = tracking is not None and tracking.enabled
+        if track:
+            mt.preflight(tracking)
+        results = load_results(eval_dirs, order)
+        tracker = mt.Tracker.open(tracking) if track else None
+        with tempfile.TemporaryDirectory(prefix="mtst-earlier-runs-") as scratch:
+            report = build(results, params, *_earlier(tracker, results, Path(scratch)))
+        for name in (COMPARISON, REPORT, CHART):  # a kill from here on leaves some new files or none, never old next to new
+            (out_dir / name).unlink(missing_ok=True)
+        plot_comparison(chart_rows(results), out_dir / CHART)
+        logged = [r.mlflow for r in results]
+        parent = None
+        if tracker is not None:
+            champion = next(r for r in results if r.variant == report.champion)
+            with mt.guard(tracker.uri, "registering the champion"):
+                parent = recording.parent_run(tracker, logged, pipeline_params, pipeline_id)
+                report.registry = recording.register_champion(tracker, report, champion.mlflow, champion.info,
+                                                              champion.test_data_hash, params,
+                                                              params.force_champion or force_champion)
+        write_text(out_dir / REPORT, render_markdown(report, results, params, CHART))
+        if tracker is not None and parent is not None:
+            assert report.registry is not None  # set above whenever there is a parent run
+            with mt.guard(tracker.uri, f"logging the comparison on the parent run {parent}"):
+                recording.log_files(tracker, parent, [out_dir / REPORT, out_dir / CHART])
+                recording.log_comparison(tracker, parent, report)
+                report.registered = recording.registered(parent, report.registry)
+                report.write(out_dir / COMPARISON)
+                recording.log_files(tracker, parent, [out_dir / COMPARISON])
+                recording.finish(tracker, parent, logged)
+        else:
             report.write(out_dir / COMPARISON)
-            recording.log_files(tracker, parent, [out_dir / COMPARISON])
-            recording.finish(tracker, parent, logged)
-    else:
-        report.write(out_dir / COMPARISON)
-    return {"champion": report.champion, "selection_metric": params.selection_metric,
-            "champion_value": report.champion_value, "report": str(out_dir / REPORT),
-            "decision": report.decision.choice if report.decision else None,
-            "serving_backend": report.serving.chosen if report.serving else None,
-            "registered": report.registered.model_dump(mode="json") if report.registered else None}
+        return {"champion": report.champion, "selection_metric": params.selection_metric,
+                "champion_value": report.champion_value, "report": str(out_dir / REPORT),
+                "decision": report.decision.choice if report.decision else None,
+                "serving_backend": report.serving.chosen if report.serving else None,
+                "registered": report.registered.model_dump(mode="json") if report.registered else None}
 
 
 def _earlier(tracker: Any, results: list[Result], scratch: Path) -> tuple[list[tuple[Result, str]], list[SeedRow] | None]:

@@ -48,6 +48,7 @@ from mtst.evaluation.sampling import throughput_sample
 from mtst.evaluation.speed import measure_throughput, model_size
 from mtst.evaluation.testset import rows_digest
 from mtst.io import atomic_dir, write_json, write_jsonl
+from mtst.locking import folder_lock
 from mtst.dag import LAYOUT
 
 
@@ -228,28 +229,29 @@ def run(params: EvaluateParams, train_dir: str | Path, splits_dir: str | Path = 
     train_dir, splits_dir = Path(train_dir), Path(splits_dir)
     trained = load_trained(train_dir)
     out_dir = Path(out_dir) if out_dir else Path(LAYOUT.evaluation(trained.summary.variant))
-    track = tracking is not None and tracking.enabled
-    if track:
-        mt.preflight(tracking)  # fail in seconds, before the model loads
+    with folder_lock(out_dir, "output folder"):  # the whole step: a second evaluation of one folder stops at once
+        track = tracking is not None and tracking.enabled
+        if track:
+            mt.preflight(tracking)  # fail in seconds, before the model loads
 
-    calibration = calibration_for([params.backend], splits_dir, trained.summary.tasks)  # openvino-int8 only
-    model = load_backend(trained.folder.model_dir, params.backend, calibration=calibration)  # exported once, cached
-    params = params.model_copy(update={"backend": getattr(model, "backend", "torch")})  # what runs (bf16 may not)
-    scored = score(model, trained.folder.model_dir, splits_dir, params, untrained_encoder(model, trained, params))
-    metrics = flat_metrics(scored, len(model.tasks), trained.summary)
-    result: dict[str, Any] = dict(metrics.root)
-    with atomic_dir(out_dir) as tmp:
-        write_eval_folder(tmp, trained, scored, metrics, variant_info(trained, model.tasks, splits_dir, params),
-                          params.split)
-        if track:  # logged from the unfinished folder, so mlflow.json is part of the one rename below
-            info = log_to_mlflow(tmp, trained, scored, metrics, params, tracking, model, pipeline_params, pipeline_id)
-            info.write(tmp / MLFLOW)
-            result["mlflow"] = info.dump()
-        if metrics_path:  # never the new folder next to the old metrics file: that goes first, the new one last
-            Path(metrics_path).unlink(missing_ok=True)
-    if metrics_path:
-        metrics.write(metrics_path)
-    return result
+        calibration = calibration_for([params.backend], splits_dir, trained.summary.tasks)  # openvino-int8 only
+        model = load_backend(trained.folder.model_dir, params.backend, calibration=calibration)  # exported once, cached
+        params = params.model_copy(update={"backend": getattr(model, "backend", "torch")})  # what runs (bf16 may not)
+        scored = score(model, trained.folder.model_dir, splits_dir, params, untrained_encoder(model, trained, params))
+        metrics = flat_metrics(scored, len(model.tasks), trained.summary)
+        result: dict[str, Any] = dict(metrics.root)
+        with atomic_dir(out_dir) as tmp:
+            write_eval_folder(tmp, trained, scored, metrics, variant_info(trained, model.tasks, splits_dir, params),
+                              params.split)
+            if track:  # logged from the unfinished folder, so mlflow.json is part of the one rename below
+                info = log_to_mlflow(tmp, trained, scored, metrics, params, tracking, model, pipeline_params, pipeline_id)
+                info.write(tmp / MLFLOW)
+                result["mlflow"] = info.dump()
+            if metrics_path:  # never the new folder next to the old metrics file: that goes first, the new one last
+                Path(metrics_path).unlink(missing_ok=True)
+        if metrics_path:
+            metrics.write(metrics_path)
+        return result
 
 
 def param_items_for_evaluate(params: EvaluateParams) -> dict[str, Any]:

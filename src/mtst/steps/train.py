@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from mtst.config import ConfigError, Params, TrackingParams
-from mtst.data.datasets import labels_of, load_split, read_jsonl_frame, split_path
+from mtst.data.datasets import load_split, read_jsonl_frame, split_path, task_labels
 from mtst.contracts.training import HISTORY, MODEL, STAGES, SUMMARY, Stages, TrainedParams, TrainSummary
 from mtst.io import atomic_dir, ensure_owned, remove_owned, write_jsonl
 from mtst.locking import folder_lock
@@ -40,8 +40,12 @@ def default_checkpoint_dir(out_dir: Path) -> Path:
     return out_dir.parent / ".checkpoints" / out_dir.name
 
 
-def _task_data(frame, labels: list[str]) -> TaskData:
+def _task_data(frame, labels: list[str], path: Path) -> TaskData:
     index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted(set(frame["label"]) - set(index))
+    if unknown:
+        raise ConfigError(f"{path}: labels {unknown} are not in the task's label set {labels} "
+                          "(recorded by `mtst data prepare` with the split files): prepare the splits again")
     return TaskData(frame["text"].tolist(), np.array([index[label] for label in frame["label"]], dtype=np.int64))
 
 
@@ -51,20 +55,15 @@ def train_file(task: str, splits_dir: Path, augmented_train: Path | None) -> Pat
 
 
 def load_task_data(tasks: list[str], splits_dir: Path, augmented_train: Path | None) -> tuple[dict[str, list[str]], dict[str, TaskData], dict[str, TaskData]]:
+    """Each task's label set (as prepared: ``mtst.data.datasets.task_labels``), training and validation data."""
     labels, train, validation = {}, {}, {}
     for task in tasks:
-        train_frame = read_jsonl_frame(train_file(task, splits_dir, augmented_train))
-        val_frame = load_split(splits_dir, task, "validation")
-        labels[task] = labels_of(task, _concat(train_frame, val_frame))
-        train[task] = _task_data(train_frame, labels[task])
-        validation[task] = _task_data(val_frame, labels[task])
+        train_path = train_file(task, splits_dir, augmented_train)
+        labels[task] = task_labels(splits_dir, task)
+        train[task] = _task_data(read_jsonl_frame(train_path), labels[task], train_path)
+        validation[task] = _task_data(load_split(splits_dir, task, "validation"), labels[task],
+                                      split_path(splits_dir, task, "validation"))
     return labels, train, validation
-
-
-def _concat(*frames):
-    import pandas as pd
-
-    return pd.concat([f[["label"]] for f in frames], ignore_index=True)
 
 
 def run(params: Params, variant: str, splits_dir: str | Path = LAYOUT.splits, out_dir: str | Path | None = None,
@@ -108,7 +107,12 @@ def run(params: Params, variant: str, splits_dir: str | Path = LAYOUT.splits, ou
                               f"train {config.init_from!r} first")
         model = MultiTaskSentenceTransformer.load(source)
         all_tasks = list(model.tasks)
-        _, _, validation = load_task_data(all_tasks, Path(splits_dir), None)
+        prepared, _, validation = load_task_data(all_tasks, Path(splits_dir), None)
+        stale = [t for t in all_tasks if list(model.tasks[t]) != prepared[t]]
+        if stale:  # the heads' outputs would be read as other labels
+            raise ConfigError(f"variant {variant!r} starts from {source}, whose labels for {stale} "
+                              f"({[list(model.tasks[t]) for t in stale]}) are not the prepared data's "
+                              f"({[prepared[t] for t in stale]}): train {config.init_from!r} again on these splits")
     else:
         m = params.model
         model = MultiTaskSentenceTransformer(labels, encoder=m.encoder, head=m.head, head_hidden=m.head_hidden,

@@ -25,9 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from mtst.config import TrackingParams, ValidateParams
+from mtst.data.datasets import task_labels
 from mtst.io import atomic_dir, remove_owned, write_json
 from mtst.validation import Table, ValidationFailed, check, failures_of, pipeline_tables, user_tables
 from mtst.dag import LAYOUT
+from mtst.tasks import TASK_NAMES
 from mtst.validation import REPORT
 
 
@@ -36,16 +38,18 @@ def failed_dir(out_dir: str | Path) -> Path:
     return out_dir.with_name(f"{out_dir.name}-failed")
 
 
-def validate_tables(tables: list[Table], params: ValidateParams, out_dir: str | Path | None) -> dict[str, Any]:
-    """Check ``tables``; with ``out_dir``, write the report and Data Docs there (or to ``<out>-failed``)."""
+def validate_tables(tables: list[Table], params: ValidateParams, out_dir: str | Path | None,
+                    labels: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Check ``tables`` (against ``labels``, the prepared data's label sets, unless ``params.labels`` declares them);
+    with ``out_dir``, write the report and Data Docs there (or to ``<out>-failed``)."""
     if out_dir is None:
-        report = check(tables, params)
+        report = check(tables, params, labels=labels)
         if not report["success"]:
             raise ValidationFailed(failures_of(report))
         return report
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
-        report = check(tables, params, docs_dir=tmp / "data_docs")
+        report = check(tables, params, docs_dir=tmp / "data_docs", labels=labels)
         report["data_docs"] = str(out_dir / "data_docs" / "index.html")
         if not report["success"]:
             where = failed_dir(out_dir)
@@ -69,7 +73,8 @@ def run(params: ValidateParams, splits_dir: str | Path | None, out_dir: str | Pa
         tracking: TrackingParams | None = None, pipeline_params: dict[str, Any] | None = None,
         pipeline_id: str | None = None) -> dict[str, Any]:
     """Validate ``data_dir`` (raw datasets), ``splits_dir`` (split files) and ``augmented_dir`` (augmented
-    Task B train, checked against the validation and test splits); ``None`` skips one. With ``tracking`` given
+    Task B train, checked against the validation and test splits); ``None`` skips one. Labels are checked against
+    the label sets recorded with the split files (``validate.labels`` overrides them). With ``tracking`` given
     and enabled (and an ``out_dir`` to log), the passing report goes on the parent run of the pipeline run
     ``pipeline_id`` (None: the default identity, ``mtst.tracking.default_pipeline_id``)."""
     tables = pipeline_tables(data_dir, splits_dir, augmented_dir)
@@ -80,7 +85,8 @@ def run(params: ValidateParams, splits_dir: str | Path | None, out_dir: str | Pa
         from mtst.tracking import preflight
 
         preflight(tracking)  # fail in seconds, before the checkpoint runs
-    report = validate_tables(tables, params, out_dir)
+    labels = {task: task_labels(splits_dir, task) for task in TASK_NAMES} if splits_dir is not None else None
+    report = validate_tables(tables, params, out_dir, labels)
     if track:
         from mtst import tracking as mt
 
@@ -92,5 +98,6 @@ def run(params: ValidateParams, splits_dir: str | Path | None, out_dir: str | Pa
 
 def run_files(params: ValidateParams, files: list[str | Path], task: str,
               out_dir: str | Path | None = None) -> dict[str, Any]:
-    """Validate users' own files for ``task`` before pointing params.yaml at them."""
+    """Validate users' own files for ``task`` before pointing params.yaml at them: against ``params.labels`` when it
+    declares the task's, else against the files' own labels (every label needs ``min_per_class`` rows per split)."""
     return validate_tables(user_tables(files, task), params, out_dir)

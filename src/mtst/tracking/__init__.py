@@ -20,15 +20,18 @@ an explicit parameter of every step that records (``pipeline_id``; the CLI's ``-
 ``$MTST_PIPELINE_ID``, a kfp task passes ``kfp-<run id>``):
 
 1. the *open* (status RUNNING) parent run tagged ``mtst.pipeline_id = <id>`` is reused, where ``<id>`` is the
-   given identity or, by default, git commit + data hash + params hash, so every stage of one ``dvc repro``
-   over the same code, data and parameters lands in the same parent;
+   given identity or, by default, git commit + data hash + params hash + the checkout's id (minted once into
+   ``artifacts/.mtst-checkout-id``), so every stage of one ``dvc repro`` over the same code, data and
+   parameters lands in the same parent, and another checkout of them (a second clone or CI job logging to the
+   same server at the same time) in its own;
 2. else a new parent is created. Two processes racing to create one both keep the oldest.
 
 ``mtst compare`` finishes the parent run (status FINISHED); the next pipeline run opens a new one.
 
 Each step records what it produced. Re-running a step is idempotent: a child run is identified by its parent
 run + ``mtst.variant`` (tags); training replaces its variant's child run and the stage runs under it (the old
-ones, complete or left half-logged by a crash, are deleted; MLflow keeps them recoverable in the trash), and an
+ones, complete or left half-logged by a crash, are deleted; MLflow keeps them recoverable in the trash; only
+runs under this pipeline run's own parent are ever deleted, never another pipeline run's), and an
 evaluation adds to the child its training left, or, when there is none to add to (trained untracked, evaluated
 before, half-logged), logs the training part again from the train folder first. So after
 a tracking server is lost in the middle of a pipeline, re-running once it is back leaves exactly one child

@@ -162,7 +162,7 @@ def served_model(tracker: Tracker, run_id: str, info: VariantInfo, backend: str,
     tag = model_uri_for(backend)
     known = tracker.client.get_run(run_id).data.tags.get(tag)
     if known:
-        return str(known)
+        return _own_model(tracker, run_id, str(known), f"model-{backend}", tag)
     model_dir = Path(info.model_dir)
     examples = throughput_sample(Path(info.splits_dir), "test", 3, seed)
     with mlflow.start_run(run_id=run_id):
@@ -171,6 +171,25 @@ def served_model(tracker: Tracker, run_id: str, info: VariantInfo, backend: str,
                          name=f"model-{backend}", backend=backend).model_uri
     tracker.set_tags(run_id, {tag: uri})
     return str(uri)
+
+
+def _own_model(tracker: Tracker, run_id: str, uri: str, name: str, tag: str) -> str:
+    """``uri`` when it is the model ``name`` that run ``run_id`` logged itself; else ``ModelDigestError``. Why: the
+    tag is the run's, writable by whoever can write the run, and whatever it names would be registered (and its
+    digest recorded) as this run's champion."""
+    from mlflow.exceptions import MlflowException
+
+    from mtst.model_digest import ModelDigestError
+
+    model_id = uri[len("models:/"):] if uri.startswith("models:/m-") else None
+    try:
+        model = tracker.client.get_logged_model(model_id) if model_id else None
+    except MlflowException:
+        model = None
+    if model is None or (model.source_run_id, model.name) != (run_id, name):
+        raise ModelDigestError(f"run {run_id}'s tag {tag} names {uri}, which is not the model `{name}` this run "
+                               "logged: refusing to register it. Delete the tag to log the model again")
+    return uri
 
 
 def registered(parent: str, outcome: RegistryOutcome | NotRegistered) -> RegisteredVersion | RegisteredBrief:

@@ -3,27 +3,38 @@ the identity of a variant's child run under it, and the tags that say which code
 
 Separate processes (DVC stages, kfp tasks) find the same parent by the pipeline run's identity, which the step
 is given (``pipeline_id``: the CLI's ``--pipeline-id``, a kfp task's ``kfp-<run id>``) or, by default, git
-commit + data hash + params hash: the open parent tagged with that identity, else a new one; two processes
-racing to create it both keep the oldest. A variant's child run is identified by its parent and its
-``mtst.variant`` tag, so a re-run replaces it (see ``mtst.tracking`` for the whole picture).
+commit + data hash + params hash + the checkout's own id: the open parent tagged with that identity, else a new
+one; two processes racing to create it both keep the oldest. The checkout's id is why two checkouts of the same
+commit, data and params logging to one server get a parent each: with one shared parent, the second checkout's
+``evaluate`` replaced (deleted) the first one's child runs. A variant's child run is identified by its parent
+and its ``mtst.variant`` tag, so a re-run replaces it, and only a run of the same pipeline run replaces it (see
+``mtst.tracking`` for the whole picture).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import secrets
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mtst.dag import LAYOUT
 from mtst.redaction import redact_params
 from mtst.run_tags import DATA_HASH, GIT_COMMIT, PIPELINE_ID, ROLE, VARIANT
-from mtst.tracking.store import Tracker, guard, local_artifact_root, project_root
+from mtst.tracking.errors import TrackingError
+from mtst.tracking.store import Tracker, guard, project_root, store_lock
 from mtst.tracking.values import param_items
 
+CHECKOUT_ID = Path(LAYOUT.train_root).parent / ".mtst-checkout-id"
+"""The checkout's own id, relative to its root: in its (git-ignored) artifacts folder, minted by the first step
+that needs it (``checkout_id``)."""
+CHECKOUT_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
 
 
 # ---- facts about this pipeline run -------------------------------------------------------------------
@@ -57,10 +68,39 @@ def params_hash(pipeline_params: Mapping[str, Any] | None = None, root: str | Pa
     return hashlib.sha256(blob).hexdigest()
 
 
+def checkout_id(root: str | Path | None = None) -> str:
+    """This checkout's id (``CHECKOUT_ID``): read, or minted at random and published with one atomic link, so
+    steps racing to mint it all read the first one's. A checkout copied with its artifacts keeps the id, as
+    it keeps its outputs; ``make clean`` removes it, so the next run opens a parent of its own."""
+    path = Path(root or project_root()) / CHECKOUT_ID
+    try:
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            draft = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+            draft.write_text(secrets.token_hex(16) + "\n", encoding="ascii")
+            try:
+                os.link(draft, path)  # never replaces one another step minted meanwhile
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError as exc:
+        raise TrackingError(f"cannot keep this checkout's pipeline identity in {path}: {exc.strerror or exc}; give "
+                            "the pipeline run an identity with --pipeline-id (or MTST_PIPELINE_ID)") from None
+    if not CHECKOUT_ID_PATTERN.fullmatch(text):
+        raise TrackingError(f"{path}: the checkout's id must be 32 lower-case hex digits, found {text[:40]!r}; "
+                            "delete the file to mint a new one")
+    return text
+
+
 def default_pipeline_id(pipeline_params: Mapping[str, Any] | None = None, root: str | Path | None = None) -> str:
-    """``<git commit>-<data md5>-<params sha256>`` (12 characters each): every step of one ``dvc repro`` over
-    the same code, data and parameters lands in the same parent run without being told its identity."""
-    return f"{git_commit(root)[:12]}-{data_hash(root)[:12]}-{params_hash(pipeline_params, root)[:12]}"
+    """``<git commit>-<data md5>-<params sha256>-<checkout id>`` (12 characters each): every step of one
+    ``dvc repro`` over the same code, data and parameters lands in the same parent run without being told its
+    identity, and another checkout of the same commit, data and params (another clone, CI job or machine
+    logging to the same server) in a parent of its own, so neither replaces the other's runs."""
+    return (f"{git_commit(root)[:12]}-{data_hash(root)[:12]}-{params_hash(pipeline_params, root)[:12]}-"
+            f"{checkout_id(root)[:12]}")
 
 
 def common_tags(root: str | Path | None = None) -> dict[str, str]:
@@ -82,7 +122,10 @@ def pipeline_run(tracker: Tracker, pipeline_params: Mapping[str, Any] | None = N
 def _find_or_create_parent(tracker: Tracker, key: str, pipeline_params: Mapping[str, Any] | None,
                            root: str | Path | None) -> str:
     clause = f"tags.`{ROLE}` = 'pipeline' and tags.`{PIPELINE_ID}` = '{key}' and attributes.status = 'RUNNING'"
-    with _creation_lock(tracker.uri):
+    # The embedded store: one process at a time. Without it "keep the oldest" can fail under load: a slow
+    # process's run may commit after a faster one already searched and kept its own. Other stores rely on
+    # keeping the oldest alone.
+    with store_lock(tracker.uri, "pipeline-run"):
         found = tracker.search(clause)
         if found:
             run_id = found[0].info.run_id
@@ -100,24 +143,6 @@ def _find_or_create_parent(tracker: Tracker, key: str, pipeline_params: Mapping[
         return run_id
 
 
-@contextmanager
-def _creation_lock(uri: str) -> Iterator[None]:
-    """For the embedded store, one process at a time finds-or-creates the parent run (an ``flock`` in the
-    artifact folder; the kernel drops it if its holder dies). Without it, "keep the oldest" can fail under load:
-    a slow process's run may commit after a faster one already searched and kept its own. Other stores rely on
-    keeping the oldest alone."""
-    import fcntl
-
-    folder = local_artifact_root(uri)
-    if folder is None:
-        yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / ".mtst-pipeline-run.lock", "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
-
-
 # ---- a variant's child run ---------------------------------------------------------------------------
 def variant_runs(tracker: Tracker, parent_id: str, variant: str) -> list[Any]:
     """The child runs that are ``variant`` of the pipeline run ``parent_id`` (its identity: parent + tags)."""
@@ -126,6 +151,7 @@ def variant_runs(tracker: Tracker, parent_id: str, variant: str) -> list[Any]:
 
 def drop_variant_runs(tracker: Tracker, parent_id: str, variant: str) -> None:
     """Delete earlier (complete or half-logged) child runs of ``variant`` with their stage runs, so a re-run
-    leaves exactly one (MLflow keeps the deleted ones in the trash)."""
+    leaves exactly one (MLflow keeps the deleted ones in the trash). Only children of ``parent_id``: what this
+    pipeline run's own steps logged; another pipeline run's (another checkout's) are under a parent of its own."""
     for old in variant_runs(tracker, parent_id, variant):
         tracker.delete_tree(old.info.run_id)

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from mtst.config import TrackingParams
+from mtst.redaction import redact_uri
 from mtst.tracking.errors import TrackingError
 from mtst.tracking.values import metric_key, numeric
 
@@ -87,30 +88,55 @@ def preflight(params: TrackingParams | None = None, uri: str | None = None, time
 
 
 def _preflight_http(uri: str, timeout: float) -> None:
+    """One request, as MLflow's own client makes it (``mlflow.utils.credentials.get_default_host_creds``): basic
+    auth (``MLFLOW_TRACKING_USERNAME`` / ``_PASSWORD``), ``MLFLOW_TRACKING_TOKEN`` (a Bearer header),
+    ``MLFLOW_TRACKING_SERVER_CERT_PATH`` (a private CA), ``MLFLOW_TRACKING_CLIENT_CERT_PATH`` and
+    ``MLFLOW_TRACKING_INSECURE_TLS`` apply to it as to the logging after it, so a server MLflow can use is never
+    refused here, nor one it cannot use let through."""
     import requests
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
 
-    base = uri.rstrip("/")
+    shown = redact_uri(uri)
+    creds = get_default_host_creds(uri.rstrip("/"))
     hint = ("start the server (or fix MLFLOW_TRACKING_URI / tracking.uri), or unset both to use the embedded "
             f"store {default_tracking_uri()}")
+
+    def get(endpoint: str, **kwargs: Any) -> Any:
+        return http_request(creds, endpoint, "GET", max_retries=0, backoff_factor=0, timeout=timeout,
+                            raise_on_status=False, **kwargs)
+
     try:
-        response = requests.get(f"{base}/health", timeout=(timeout, timeout))
+        response = get("/health")
         if response.status_code == 404:  # behind a proxy without /health: ask the REST API itself
-            response = requests.get(f"{base}/api/2.0/mlflow/experiments/search", params={"max_results": 1},
-                                    timeout=(timeout, timeout), auth=_auth())
-    except requests.exceptions.RequestException as exc:
-        reason = type(exc).__name__
-        raise TrackingError(f"MLflow tracking server {uri} cannot be reached within {timeout:g} s ({reason}): "
+            response = get("/api/2.0/mlflow/experiments/search", params={"max_results": 1})
+    except MlflowException as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, requests.exceptions.SSLError):
+            raise TrackingError(
+                f"MLflow tracking server {shown}: TLS verification failed ({_ssl_reason(cause)}). For a server "
+                "whose certificate a private CA signed, set MLFLOW_TRACKING_SERVER_CERT_PATH to that CA's "
+                "certificate (PEM); a server that wants a client certificate, MLFLOW_TRACKING_CLIENT_CERT_PATH; "
+                "MLFLOW_TRACKING_INSECURE_TLS=true skips the check (anyone on the path can then read the "
+                "credentials)") from None
+        reason = type(cause).__name__ if cause is not None else failure_reason(exc)
+        raise TrackingError(f"MLflow tracking server {shown} cannot be reached within {timeout:g} s ({reason}): "
                             f"{hint}") from None
     if response.status_code in (401, 403):
-        raise TrackingError(f"MLflow tracking server {uri} refused the credentials (HTTP {response.status_code}): "
+        raise TrackingError(f"MLflow tracking server {shown} refused the credentials (HTTP {response.status_code}): "
                             "set MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD")
     if response.status_code >= 400:
-        raise TrackingError(f"MLflow tracking server {uri} answered HTTP {response.status_code}: {hint}")
+        raise TrackingError(f"MLflow tracking server {shown} answered HTTP {response.status_code}: {hint}")
 
 
-def _auth() -> Any:
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
-    return (user, password) if user and password else None
+def _ssl_reason(exc: BaseException) -> str:
+    """The certificate error's own words (e.g. "self-signed certificate in certificate chain"), else its type."""
+    text = str(exc)
+    for marker in ("certificate verify failed: ", "SSLError("):
+        if marker in text:
+            return text.split(marker, 1)[1].split(" (_ssl")[0].rstrip(")'\"")
+    return type(exc).__name__
 
 
 # ---- failures while logging --------------------------------------------------------------------------
@@ -171,8 +197,8 @@ class Tracker:
         artifacts = local_artifact_root(uri)
         if artifacts is not None:  # the embedded store: tell later registrations where artifacts live
             artifacts.mkdir(parents=True, exist_ok=True)
-        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        with guard(uri, f"opening the experiment {params.experiment!r}"):
+        with guard(uri, f"opening the experiment {params.experiment!r}"), store_lock(uri, "store"):
+            client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # reaches the store (a fresh one: migrates)
             return cls(uri, ensure_experiment(client, params.experiment, artifacts), client)
 
     # -- batches: MlflowClient.log_batch splits them to the server's limits (1000 metrics, 100 params/tags)
@@ -215,6 +241,32 @@ class Tracker:
         for child in self.children(run_id):
             self.delete_tree(child.info.run_id)
         self.client.delete_run(run_id)
+
+
+@contextmanager
+def store_lock(uri: str, purpose: str) -> Iterator[None]:
+    """For the embedded SQLite store, one process at a time in the block: an ``flock`` on
+    ``.mtst-<purpose>.lock`` in the artifact folder beside the database (the kernel drops it if its holder dies).
+    ``store``: the first client's connection creates and migrates the schema of a fresh database, and two
+    processes doing that at once (two kfp tasks, ``kfp run-local --parallelism 2``) fail one of them (its migration
+    meets the other's half-made schema); so ``Tracker.open`` holds it while the first client reaches the store. Other stores migrate
+    server-side (``mlflow server``, ``mlflow db upgrade``): no lock. It waits for the holder (unlike
+    ``mtst.locking``'s folder locks, which refuse at once); opened without following a symlink and never
+    truncated: the lock file holds nothing."""
+    import fcntl
+
+    folder = local_artifact_root(uri)
+    if folder is None:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK  # (NONBLOCK: a FIFO never hangs)
+    fd = os.open(folder / f".mtst-{purpose}.lock", flags, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def ensure_experiment(client: Any, name: str, artifact_root: Path | None = None) -> str:

@@ -1,8 +1,15 @@
 """``mtst ui`` / ``make ui``: the MLflow UI (``mlflow server``) over the project's own store, and the URL of the
-experiment's training runs with the variants' key metrics side by side (``mtst.tracking.view``)."""
+experiment's training runs with the variants' key metrics side by side (``mtst.tracking.view``).
+
+The server it starts has no login: whoever reaches the port can read every run and change runs, artifacts,
+registered versions and the champion alias (what ``mtst predict`` runs). So it binds to the loopback interface,
+and another address is refused unless ``allow_unauthenticated`` says the network is trusted; a shared server
+belongs behind MLflow's basic-auth app (``infra/Dockerfile.mlflow``, ``infra/k8s/mlflow``).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from dataclasses import dataclass
@@ -27,10 +34,29 @@ class UiServer:
     store: str
 
 
-def ui_command(params: TrackingParams | None = None, host: str = "127.0.0.1", port: int = 5000) -> UiServer:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only: ``localhost`` or a loopback address (127.0.0.0/8,
+    ::1). A wildcard (``0.0.0.0``, ``::``) or any other name is not."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def ui_command(params: TrackingParams | None = None, host: str = "127.0.0.1", port: int = 5000,
+               allow_unauthenticated: bool = False) -> UiServer:
     """``mlflow server`` over the project's store. The experiment is opened first, so an experiment created
     before the view tags existed gets them and the printed URL lands on its training runs. A remote server has
-    its own UI."""
+    its own UI. A ``host`` other than a loopback one is refused unless ``allow_unauthenticated`` (module
+    docstring)."""
+    if not is_loopback(host) and not allow_unauthenticated:
+        raise TrackingError(
+            f"mtst ui --host {host}: the MLflow UI has no login, so anyone who reaches {host}:{port} could read "
+            "every run and change runs, models and the champion alias that `mtst predict` loads. Keep the default "
+            "--host 127.0.0.1 (reach it from elsewhere through an SSH tunnel), run a server with MLflow's basic-auth "
+            "app (infra/Dockerfile.mlflow), or pass --allow-unauthenticated if everyone on that network may do so")
     params = params or TrackingParams()
     uri = resolve_tracking_uri(params)
     if urlparse(uri).scheme in ("http", "https"):

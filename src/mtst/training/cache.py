@@ -61,7 +61,7 @@ def cached_embeddings(model: MultiTaskSentenceTransformer, texts: list[str], bat
     with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16):
         embeddings = model.encode(texts, batch_size=batch_size, show_progress=len(texts) > 4 * batch_size)
     if use_disk:
-        with atomic_path(path) as tmp, tmp.open("wb") as fh:
+        with atomic_path(path, wait=True) as tmp, tmp.open("wb") as fh:  # a parallel task may be writing the same entry
             np.save(fh, embeddings)
     return torch.from_numpy(embeddings)
 

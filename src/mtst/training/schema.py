@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from mtst.names import VariantName
 from mtst.tasks import TASK_NAMES
 
 
@@ -91,8 +92,8 @@ class VariantParams(Strict):
     description: str = ""
     tasks: list[str] = Field(default_factory=lambda: list(TASK_NAMES))
     augment: bool = Field(False, description="train Task B on the augmented split (if one is given)")
-    init_from: str | None = Field(None, description="start from this variant's trained model")
-    ablation_of: str | None = Field(None, description="the variant this one ablates (one change, said in its "
+    init_from: VariantName | None = Field(None, description="start from this variant's trained model")
+    ablation_of: VariantName | None = Field(None, description="the variant this one ablates (one change, said in its "
                                     "description): compare's ablation table and `make ablations` list it")
     stages: list[StageParams]
 
@@ -124,4 +125,4 @@ class TrainParams(Strict):
     device: str = Field("auto", description="auto (this rank's GPU if any, else CPU), cpu, cuda, cuda:N")
     epoch_scale: float = Field(1.0, gt=0, description="multiplies every stage's epochs (profiles)")
     max_steps_per_stage: int | None = Field(None, ge=1, description="cap on every stage's steps (smoke profile)")
-    variants: dict[str, VariantParams]
+    variants: dict[VariantName, VariantParams]

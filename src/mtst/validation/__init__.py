@@ -44,9 +44,11 @@ def class_balance(tables: list[Table], labels: dict[str, list[str]]) -> dict[str
 
 
 def check(tables: list[Table], params: ValidateParams, docs_dir: str | Path | None = None,
-          rules: frozenset[str] | None = None, work_dir: str | Path | None = None) -> dict[str, Any]:
+          rules: frozenset[str] | None = None, work_dir: str | Path | None = None,
+          labels: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Validate ``tables`` in one GX Checkpoint; build Data Docs into ``docs_dir`` if given. ``work_dir``: the
-    caller's unfinished output folder, for GX's scratch files (see ``checkpoint.run_checkpoint``).
+    caller's unfinished output folder, for GX's scratch files (see ``checkpoint.run_checkpoint``). ``labels``: each
+    task's label set as the prepared data records it; ``params.labels`` overrides it (``tables.labels_for``).
 
     Returns the report (``success`` false when a critical expectation failed); raises nothing itself, so
     callers decide where the report and the Data Docs of a failed run go.
@@ -54,7 +56,7 @@ def check(tables: list[Table], params: ValidateParams, docs_dir: str | Path | No
     from mtst.validation import checkpoint
 
     start = time.perf_counter()
-    labels = {t.task: labels_for(t.task, params.labels) for t in tables}
+    labels = labels_for(tables, params.labels, labels)
     batch_list = checkpoint.batches(tables, labels, params, rules if rules is not None else checkpoint.ALL_RULES)
     results = checkpoint.run_checkpoint(batch_list, Path(docs_dir) if docs_dir is not None else None,
                                         Path(work_dir) if work_dir is not None else None)

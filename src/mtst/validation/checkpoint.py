@@ -216,12 +216,14 @@ def _rows_of(batch: Batch, indices: list[int], column: str | None, sample: int) 
     return out
 
 
-def _count_failures(batch: Batch, indices: list[int], template: Failure, sample: int) -> list[Failure]:
-    """One failure per file for the class-count rules, naming the labels (and splits) that fail."""
+def _count_failures(batch: Batch, indices: list[int], template: Failure, sample: int,
+                    labels: dict[str, list[str]]) -> list[Failure]:
+    """One failure per file for the class-count rules, naming the labels (and splits) that fail; a rare label
+    that is a near miss of another (a typo in a file whose labels are its own) gets a hint."""
     out = []
     for file, rows in batch.frame.iloc[indices].groupby("file", sort=False):
         if template.rule == "min_per_class":
-            lines = [f"label {r.label!r} in {r.part}: {r.count} rows" for r in rows.itertuples()]
+            lines = [_count_line(r.label, r.part, r.count, labels[r.task]) for r in rows.itertuples()]
             detail = f"{len(rows)} label(s) below the minimum; {template.detail or ''}".strip("; ")
         else:
             parts = rows.drop_duplicates("part")
@@ -230,6 +232,11 @@ def _count_failures(batch: Batch, indices: list[int], template: Failure, sample:
         out.append(Failure(file=str(file), rule=template.rule, expectation=template.expectation,
                            severity=template.severity, count=None, total=None, rows=lines[:sample], detail=detail))
     return out
+
+
+def _count_line(label: str, part: str, count: int, labels: list[str]) -> str:
+    hint = label_hint([label], [other for other in labels if other != label])
+    return f"label {label!r} in {part}: {count} rows" + (f" ({hint})" if hint else "")
 
 
 def _leak_rows(batch: Batch, indices: list[int], key: str, sample: int) -> list[str]:
@@ -273,7 +280,7 @@ def collect(batch_list: list[Batch], results: list[Any], labels: dict[str, list[
                 failure.detail = (f"missing column(s) {mismatched.get('missing') or []}; "
                                   f"columns are {res.get('observed_value')}")
             elif rule in ("min_per_class", "class_balance"):
-                failures.extend(_count_failures(batch, indices, failure, sample))
+                failures.extend(_count_failures(batch, indices, failure, sample, labels))
                 continue
             elif rule in ("text_leakage", "group_leakage"):
                 failure.rows = _leak_rows(batch, indices, column, sample)

@@ -9,6 +9,10 @@ cross-file rules (no text or article in two splits, enough rows per class) run o
   with count 0; a *part* is one split of one dataset (a split file, or one ``split`` value of a file).
 - ``leakage`` per task and dataset: one row per distinct (text, part) and per distinct (group, part), so
   a text or article in two splits is a duplicate value.
+
+The declared labels of a task (``labels_for``) are ``validate.labels``' when it names the task, else the label set
+``mtst data prepare`` recorded for the split files, else (users' own files, the raw data alone) the sorted labels
+of the task's files: a user file's labels are its own, whatever their names and number.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from mtst.data import SPLITS
-from mtst.data.datasets import TASK_LABELS
+from mtst.data.datasets import labels_in
 from mtst.data.files import load
 from mtst.tasks import TASK_NAMES
 
@@ -112,8 +116,20 @@ def user_tables(files: list[str | Path], task: str) -> list[Table]:
     return tables
 
 
-def labels_for(task: str, declared: dict[str, list[str]]) -> list[str]:
-    return list(declared.get(task) or TASK_LABELS[task])
+def labels_for(tables: list[Table], declared: dict[str, list[str]],
+               recorded: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """Per task of ``tables``, the labels its files are checked against: ``declared`` (``validate.labels``), else
+    ``recorded`` (the prepared data's, ``mtst.data.datasets.task_labels``), else the sorted labels of its files."""
+    out: dict[str, list[str]] = {}
+    for task in dict.fromkeys(t.task for t in tables):
+        if declared.get(task):
+            out[task] = list(declared[task])
+        elif recorded and recorded.get(task):
+            out[task] = list(recorded[task])
+        else:
+            frames = [t.frame[["label"]] for t in tables if t.task == task and "label" in t.frame.columns]
+            out[task] = labels_in(pd.concat(frames, ignore_index=True)) if frames else []
+    return out
 
 
 def class_counts(tables: list[Table], labels: dict[str, list[str]]) -> pd.DataFrame:

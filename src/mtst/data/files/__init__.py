@@ -11,6 +11,10 @@ Rows are counted as a person finds them: in CSV and JSONL the line a record star
 line 1), in Parquet the 1-based row. Files above ``limits.max_bytes()`` — and Parquet files whose needed
 columns decode beyond it — are refused before they are read.
 
+Memory follows the file's size, not what it claims to hold: text files are read a line at a time into their
+columns, a Parquet footer is walked without building it, rows are kept as runs (``Rows``), and a table with more
+cells than ``limits.max_cells`` allows for its file is refused (``benchmarks/reader_memory.py`` measures it).
+
 One module per format (``csv_reader``, ``jsonl_reader``, ``parquet_reader``) and one for what they share
 (``common``: the error, size checks, decoding, column picking); this package picks the reader by extension
 and checks the required columns' values the same way for all three.
@@ -21,16 +25,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from mtst.data import limits
-from mtst.data.files.common import DataFileError, check_size, read_text
+from mtst.data.files.common import DataFileError, Rows, check_size, read_text
 from mtst.data.files.csv_reader import read_csv
 from mtst.data.files.jsonl_reader import read_jsonl
 from mtst.data.files.parquet_reader import read_parquet
 
-__all__ = ["FORMATS", "REQUIRED", "DataFileError", "Loaded", "detect_format", "load", "read_table", "read_text"]
+__all__ = ["FORMATS", "REQUIRED", "DataFileError", "Loaded", "Rows", "detect_format", "load", "read_table",
+           "read_text"]
 
 REQUIRED = ("text", "label")
 FORMATS = {".csv": "csv", ".tsv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -41,7 +47,7 @@ class Loaded:
     """A file's rows, and for each the row it is found at in the file (``rows[i]`` for ``frame.iloc[i]``)."""
 
     frame: pd.DataFrame
-    rows: list[int]
+    rows: Rows
 
 
 def detect_format(path: Path) -> str:
@@ -83,14 +89,29 @@ def load(path: str | Path, required: tuple[str, ...] = REQUIRED, *, optional: It
         columns, rows = read_parquet(path, required, wanted, limit)
     else:
         reader = read_csv if fmt == "csv" else read_jsonl
-        columns, rows = reader(path, read_text(path, max_bytes=limit), required, wanted, limit)
+        columns, rows = reader(path, required, wanted, limit)
     for column in required:
-        for position, value in enumerate(columns[column]):
-            if value is None:
-                if allow_nulls:
-                    continue
-                raise DataFileError(path, "not_null", f"{column!r} is null", row=rows[position])
-            if not isinstance(value, str):
-                raise DataFileError(path, "column_types", f"{column!r} is {type(value).__name__}, expected string",
-                                    row=rows[position])
-    return Loaded(pd.DataFrame(columns), rows)
+        _check_text(path, column, columns[column], rows, allow_nulls)
+    series = {}
+    for name in list(columns):  # a column at a time, each list freed once pandas holds its values
+        values = columns.pop(name)
+        series[name] = values if isinstance(values, pd.Series) else pd.Series(values)
+    return Loaded(pd.DataFrame(series), rows)
+
+
+def _check_text(path: Path, column: str, values: Any, rows: Rows, allow_nulls: bool) -> None:
+    """Every value of a required column is a string (or, with ``allow_nulls``, null), else the first that is not
+    is named by row. A ``str`` Series holds strings only, so only its nulls need a look."""
+    if isinstance(values, pd.Series) and isinstance(values.dtype, pd.StringDtype):
+        nulls = values.isna().to_numpy()
+        if nulls.any() and not allow_nulls:
+            raise DataFileError(path, "not_null", f"{column!r} is null", row=rows[int(nulls.argmax())])
+        return
+    for position, value in enumerate(values):
+        if value is None:
+            if allow_nulls:
+                continue
+            raise DataFileError(path, "not_null", f"{column!r} is null", row=rows[position])
+        if not isinstance(value, str):
+            raise DataFileError(path, "column_types", f"{column!r} is {type(value).__name__}, expected string",
+                                row=rows[position])

@@ -2,18 +2,25 @@
 
 Lines end at LF (or CRLF) only: JSON strings may hold any Unicode, U+2028 and U+0085 included. A duplicate
 key, a line that is not an object and a lone surrogate (not encodable as UTF-8) are refused by row.
+
+The file is read a line at a time and each record's values go straight into their columns (no dict kept per
+record); a key that appears late gets nulls for the rows before it — after checking that the table it widens
+is one the file may stand for, so keys that each appear once cannot make a rows-by-keys table of nulls.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from mtst.data import limits
-from mtst.data.files.common import Columns, DataFileError, show
+from mtst.data.files.columns import BATCH_CELLS, Gathered
+from mtst.data.files.common import Columns, DataFileError, Rows, check_cells, lines, show
 
+_WHAT = "the keys found so far"
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # only a line holding one can decode to a lone surrogate
 
@@ -25,8 +32,8 @@ class _DuplicateKey(Exception):
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     record = dict(pairs)
     if len(record) < len(pairs):
-        keys = [key for key, _ in pairs]
-        raise _DuplicateKey(next(key for key in keys if keys.count(key) > 1))
+        counts = Counter(key for key, _ in pairs)  # one pass: an object may hold many thousands of keys
+        raise _DuplicateKey(next(key for key, count in counts.items() if count > 1))
     return record
 
 
@@ -69,26 +76,43 @@ def _parse_line(path: Path, line: str, row: int) -> dict[str, Any]:
     raise DataFileError(path, "jsonl_syntax", detail, row=row)
 
 
-def read_jsonl(path: Path, text: str, required: tuple[str, ...], wanted: list[str] | None,
-                limit: int) -> tuple[Columns, list[int]]:
-    records: list[dict[str, Any]] = []
-    rows: list[int] = []
-    keys: dict[str, None] = {}
-    for row, line in enumerate(text.split("\n"), start=1):  # JSON Lines end at LF (or CRLF) only
-        if not line.strip(" \t\r"):
+def read_jsonl(path: Path, required: tuple[str, ...], wanted: list[str] | None,
+               limit: int) -> tuple[Columns, Rows]:
+    gathered = Gathered()
+    columns = gathered.values  # key -> its values waiting to move into arrow
+    rows = Rows()
+    size = path.stat().st_size
+    waiting = 0  # cells gathered since the last move
+    for row, line in enumerate(lines(path, limit, cr=False), start=1):  # JSON Lines end at LF (or CRLF) only
+        if not line.strip(" \t\r\n"):
             continue
         record = _parse_line(path, line, row)
         if wanted is not None:
             record = {k: record[k] for k in wanted if k in record}
-        keys.update(dict.fromkeys(record))
-        records.append(record)
+        count = len(rows)
+        for key, value in record.items():
+            values = columns.get(key)
+            if values is None:
+                check_cells(path, size, count + 1, len(columns) + 1, _WHAT)
+                values = gathered.add(key, count)
+            values.append(value)
         rows.append(row)
-    footprint = limits.table_footprint(len(records), len(keys), 0)
+        if len(record) < len(columns):  # the keys this record lacks are null in its row
+            check_cells(path, size, count + 1, len(columns), _WHAT)
+            for key, values in columns.items():
+                if gathered.length(key) == count:
+                    values.append(None)
+        waiting += len(columns)
+        if waiting >= BATCH_CELLS:
+            gathered.flush()
+            waiting = 0
+    footprint = limits.table_footprint(len(rows), len(columns), 0)
     if footprint > limit:
-        raise DataFileError(path, "size", f"{len(records):,} rows with {len(keys):,} distinct keys make a table of at "
+        raise DataFileError(path, "size", f"{len(rows):,} rows with {len(columns):,} distinct keys make a table of at "
                             f"least {limits.human(footprint)}, over the limit of {limits.human(limit)}; set "
                             f"{limits.ENV_VAR} to raise it")
-    missing = [c for c in required if c not in keys]
+    missing = [c for c in required if c not in columns]
     if missing:
-        raise DataFileError(path, "columns", f"missing required key(s) {missing}; keys are {show(sorted(keys))}")
-    return {key: [record.get(key) for record in records] for key in keys}, rows
+        raise DataFileError(path, "columns", f"missing required key(s) {missing}; keys are {show(sorted(columns))}")
+    return gathered.columns(), rows
+

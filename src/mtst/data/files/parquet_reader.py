@@ -15,10 +15,14 @@ from typing import Any
 import pandas as pd
 
 from mtst.data import limits
-from mtst.data.files.common import Columns, DataFileError, pick, show
+from mtst.data.files.columns import text_series
+from mtst.data.files.common import Columns, DataFileError, Rows, check_cells, pick, show
 from mtst.data.parquet_footer import read_footer
 
 _PANDAS_INDEX = re.compile(r"__index_level_\d+__")  # the unnamed index pandas stores; not a column of the data
+_COLUMN_BATCH = 64
+"""Columns read from a row group at once: pyarrow's reader holds buffers per column being read, tens of kilobytes
+each, so a file of thousands of columns read in one call costs many times what its values take."""
 
 
 def _is_text_type(arrow_type: Any) -> bool:
@@ -50,24 +54,28 @@ def _decoded_bytes(column: Any) -> int:
     return total
 
 
-def _texts(path: Path, name: str, chunks: list[Any]) -> list[str | None]:
-    """A text column's values as ``str`` (None for nulls); bytes that are not UTF-8 are named by row."""
+def _texts(path: Path, name: str, chunk: Any, start: int) -> Any:
+    """A text chunk as an arrow ``large_string`` array (the chunk's first row being ``start`` + 1), checked to be
+    UTF-8 in arrow — no Python object per value; bytes that are not UTF-8 are named by row."""
     import pyarrow as pa
 
-    values: list[str | None] = []
-    for chunk in chunks:
-        if pa.types.is_dictionary(chunk.type):
-            chunk = chunk.dictionary_decode()
-        if pa.types.is_null(chunk.type):
-            values.extend([None] * len(chunk))
-            continue
-        for raw in chunk.cast(pa.large_binary()).to_pylist():
+    if pa.types.is_dictionary(chunk.type):
+        chunk = chunk.dictionary_decode()  # its expansion was measured before (_decoded_bytes)
+    if pa.types.is_null(chunk.type):
+        return pa.nulls(len(chunk), pa.large_string())
+    try:
+        text = chunk.cast(pa.large_string())  # checks that binary is UTF-8
+        text.validate(full=True)  # pyarrow reads a string column's bytes unchecked
+        return text
+    except pa.ArrowInvalid:
+        for position, raw in enumerate(chunk.cast(pa.large_binary())):  # which row: only on this error path
+            value = raw.as_py() or b""
             try:
-                values.append(None if raw is None else raw.decode("utf-8"))
+                value.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise DataFileError(path, "utf8", f"{name!r}: byte 0x{raw[exc.start]:02x} at offset {exc.start} of the "
-                                    "value is not valid UTF-8", row=len(values) + 1) from None
-    return values
+                raise DataFileError(path, "utf8", f"{name!r}: byte 0x{value[exc.start]:02x} at offset {exc.start} of "
+                                    "the value is not valid UTF-8", row=start + position + 1) from None
+        raise
 
 
 def _as_dictionary(encodings: set[str]) -> bool:
@@ -96,7 +104,7 @@ def _values(path: Path, name: str, chunks: list[Any]) -> pd.Series:
 
 
 def read_parquet(path: Path, required: tuple[str, ...], wanted: list[str] | None,
-                  limit: int) -> tuple[Columns, list[int]]:
+                  limit: int) -> tuple[Columns, Rows]:
     import pyarrow.parquet as pq
 
     try:
@@ -114,30 +122,47 @@ def read_parquet(path: Path, required: tuple[str, ...], wanted: list[str] | None
         arrow_type = schema.field(column).type
         if not _is_text_type(arrow_type):
             raise DataFileError(path, "column_types", f"column {column!r} has type {arrow_type}; expected string")
+    check_cells(path, path.stat().st_size, footer.num_rows, len(chosen),
+                f"by its metadata, the rows of column(s) {show(chosen)}")
     footprint = limits.table_footprint(footer.num_rows, len(chosen), footer.decoded_bytes(chosen))
     if footprint > limit:
         raise DataFileError(path, "size", f"by its metadata, the {footer.num_rows:,} rows of column(s) {show(chosen)} "
                             f"decode to at least {limits.human(footprint)}, over the limit of {limits.human(limit)}; "
                             f"set {limits.ENV_VAR} to raise it")
     dictionary = [n for n in chosen if _is_text_type(schema.field(n).type) and _as_dictionary(footer.encodings(n))]
-    chunks: dict[str, list[Any]] = {name: [] for name in chosen}
+    parts: dict[str, list[Any]] = {name: [] for name in chosen}  # arrow chunks (text: checked, as large_string)
+    count = 0
     try:
         with pq.ParquetFile(path, read_dictionary=dictionary) as parquet:
             decoded = 0
             for group in range(parquet.num_row_groups):
-                table = parquet.read_row_group(group, columns=chosen, use_threads=False)
-                decoded += sum(_decoded_bytes(column) for column in table.columns)
-                if decoded > limit:
-                    raise DataFileError(path, "size", f"the columns {show(chosen)} decode to more than the limit of "
-                                        f"{limits.human(limit)} (by row group {group}); set {limits.ENV_VAR} to raise it")
-                for name, column in zip(chosen, table.columns):
-                    chunks[name] += column.chunks
+                for first in range(0, len(chosen), _COLUMN_BATCH):
+                    names = chosen[first:first + _COLUMN_BATCH]
+                    table = parquet.read_row_group(group, columns=names, use_threads=False)
+                    decoded += sum(_decoded_bytes(column) for column in table.columns)
+                    if decoded > limit:
+                        raise DataFileError(path, "size", f"the columns {show(chosen)} decode to more than the limit "
+                                            f"of {limits.human(limit)} (by row group {group}); set {limits.ENV_VAR} to "
+                                            "raise it")
+                    for name, column in zip(names, table.columns):
+                        if name in required:  # checked now, so that a file that is not UTF-8 stops early
+                            offset = count
+                            for chunk in column.chunks:
+                                parts[name].append(_texts(path, name, chunk, offset))
+                                offset += len(chunk)
+                        else:
+                            parts[name] += column.chunks
+                    rows_read = table.num_rows
+                    del table  # its text is checked and held in parts: the row group's buffers can go
+                count += rows_read
     except DataFileError:
         raise
     except Exception as exc:  # corrupt pages, bad codecs, a footer that lies
         raise DataFileError(path, "parquet", f"cannot read as Parquet: {exc}") from None
-    rows = list(range(1, sum(len(chunk) for chunk in chunks[chosen[0]]) + 1))
-    if not rows:
+    if not count:
         raise DataFileError(path, "non_empty", "the file has no rows")
-    return {name: _texts(path, name, parts) if name in required else _values(path, name, parts)
-            for name, parts in chunks.items()}, rows
+    columns: Columns = {}
+    for name in chosen:
+        values = parts.pop(name)
+        columns[name] = text_series(values, count) if name in required else _values(path, name, values)
+    return columns, Rows.span(count)
