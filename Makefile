@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export NLTK_DATA := $(CURDIR)/.cache/nltk_data
 
-.PHONY: setup wordnet data browser ui run ablations test test-all pytest lock clean clean-store engine image mlflow-image images
+.PHONY: setup serving-setup wordnet data browser ui run ablations test test-all pytest lock clean clean-store engine image mlflow-image serving-image images serve
 
 setup: $(VENV)/.installed  ## create .venv with the locked dependencies
 
@@ -25,6 +25,20 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --require-hashes --only-binary :all: --no-deps -r $(VENV)/build-backend.lock
 	$(BIN)/python -m pip install --quiet --require-hashes --no-build-isolation -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+# The model server's own environment: MLServer pins libraries that conflict with requirements.lock (fastapi), so it
+# gets its own lock (infra/requirements-serving.lock: requirements.lock's versions but for the exceptions its .in
+# declares; no torch) and venv; mtst goes in without its dependencies, for the runtime's imports (mtst.serve).
+SERVING := .venv-serving
+
+serving-setup: $(SERVING)/.installed  ## create .venv-serving (MLServer + ONNX Runtime / OpenVINO, no torch) from its lock
+
+# Made afresh when the lock changes: it then holds exactly the lock (pip would leave a package the lock dropped).
+$(SERVING)/.installed: infra/requirements-serving.lock pyproject.toml
+	rm -rf $(SERVING) && $(PYTHON) -m venv $(SERVING)
+	$(SERVING)/bin/python -m pip install --quiet --require-hashes --only-binary :all: -r infra/requirements-serving.lock
+	$(SERVING)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 wordnet: setup  ## WordNet for synonym augmentation: Debian wordnet-base laid out in $(NLTK_DATA) (no-op when there)
@@ -50,10 +64,10 @@ ablations: data  ## after `make run`: the ablations (params.yaml variants with a
 
 # The images build in the background while the suite runs (a cold build is minutes of mostly pip); the tests
 # that use them run last (tests/conftest.py) and wait for that build (infra/build.sh holds a lock).
-test: data browser engine  ## the test suite (slow benchmarks-sized tests excluded)
+test: data browser engine serving-setup  ## the test suite (slow benchmarks-sized tests excluded)
 	@$(MAKE) --no-print-directory pytest PYTEST_MARK='-m "not slow"'
 
-test-all: data browser engine
+test-all: data browser engine serving-setup
 	@$(MAKE) --no-print-directory pytest PYTEST_MARK=
 
 # CPU_CLASS=avx2 make test: the suite as an AVX2-only CPU computes it, on a newer one (mtst.cpu.CLASS_CAPS;
@@ -61,7 +75,7 @@ test-all: data browser engine
 CLASS_ENV = $(if $(CPU_CLASS),$(shell $(BIN)/python -c 'import sys; from mtst.cpu import CLASS_CAPS; print(*(k + "=" + v for k, v in CLASS_CAPS[sys.argv[1]].items()))' $(CPU_CLASS)))
 
 pytest:
-	@mkdir -p build; (bash infra/build.sh mtst && bash infra/build.sh mlflow) > /dev/null 2> build/images.log & images=$$!; \
+	@mkdir -p build; (bash infra/build.sh mtst && bash infra/build.sh mlflow && bash infra/build.sh serving) > /dev/null 2> build/images.log & images=$$!; \
 	$(CLASS_ENV) $(BIN)/python -m pytest $(PYTEST_MARK) $(PYTEST_ARGS); status=$$?; \
 	wait $$images || { echo "image build failed: build/images.log" >&2; tail -n 20 build/images.log >&2; }; exit $$status
 
@@ -79,7 +93,13 @@ image: engine  ## the components' image mtst:<version>-cpu (TORCH_VARIANT=cuda m
 mlflow-image: engine  ## the MLflow tracking server's image (infra/Dockerfile.mlflow)
 	bash infra/build.sh mlflow > /dev/null
 
-images: image mlflow-image
+serving-image: engine  ## the model server's image (infra/Dockerfile.serving: MLServer, `mlserver start /mnt/models`)
+	bash infra/build.sh serving > /dev/null
+
+images: image mlflow-image serving-image
+
+serve: setup serving-setup  ## serve the champion over the Open Inference Protocol (mtst serve; MODEL=REF serves another)
+	$(BIN)/mtst serve $(if $(MODEL),--model $(MODEL))
 
 ui: setup  ## the MLflow UI on http://127.0.0.1:5000 over the project's store (mlflow.db + mlartifacts/)
 	$(BIN)/mtst ui --host 127.0.0.1 --port $(or $(UI_PORT),5000)
@@ -90,7 +110,8 @@ lock:  ## re-resolve requirements.lock from pyproject.toml in a scratch venv
 	(.cache/lockenv/bin/pip freeze --exclude-editable | grep -v '^mtst' | sed 's/^torch==\(.*\)+cpu$$/torch==\1/'; \
 	 .cache/lockenv/bin/pip freeze --all | grep '^setuptools==') > requirements.lock.tmp
 	.cache/lockenv/bin/python infra/lock.py --lock requirements.lock.tmp --cuda-lock infra/requirements-cuda.lock
-	.cache/lockenv/bin/python infra/lock.py --server
+	.cache/lockenv/bin/python infra/lock.py --server mlflow
+	.cache/lockenv/bin/python infra/lock.py --server serving --lock requirements.lock.tmp
 	mv requirements.lock.tmp requirements.lock
 
 OUTPUTS := artifacts metrics reports plots

@@ -4,6 +4,7 @@
 # engine's layer cache in seconds.
 #   infra/build.sh mtst   [TAG]   the components' image (TORCH_VARIANT=cpu|cuda, default cpu)
 #   infra/build.sh mlflow [TAG]   the MLflow tracking server (infra/Dockerfile.mlflow)
+#   infra/build.sh serving [TAG]  the model server: MLServer + mtst's runtime, no torch (infra/Dockerfile.serving)
 # It stages build/image/ (the build context's extras; see infra/Dockerfile): torch's local CPU wheel from
 # pip's find-links folders, this machine's extra CA certificates (for PyPI behind a TLS-inspecting proxy;
 # they stay in the build stage) and the pinned source archives of .cache/sources. Prints the image, its size
@@ -11,7 +12,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-WHAT="${1:?usage: infra/build.sh mtst|mlflow [TAG]}"
+WHAT="${1:?usage: infra/build.sh mtst|mlflow|serving [TAG]}"
 # One build at a time on this checkout (they share build/image/): `make test` builds the images in the
 # background while the suite runs, and the container tests' own build call waits here, then finds the cache.
 mkdir -p build
@@ -23,7 +24,8 @@ case "$WHAT" in
     mtst) TAG="${2:-mtst:$VERSION-$TORCH_VARIANT}"; DOCKERFILE=infra/Dockerfile ;;
     mlflow) TAG="${2:-mtst-mlflow-server:$(sed -n 's/^mlflow==\([^ ]*\).*/\1/p' infra/requirements-mlflow.lock)}"
             DOCKERFILE=infra/Dockerfile.mlflow ;;
-    *) echo "error: unknown image '$WHAT' (mtst or mlflow)" >&2; exit 2 ;;
+    serving) TAG="${2:-mtst-serving:$VERSION}"; DOCKERFILE=infra/Dockerfile.serving ;;
+    *) echo "error: unknown image '$WHAT' (mtst, mlflow or serving)" >&2; exit 2 ;;
 esac
 
 bash infra/engine.sh

@@ -2,7 +2,7 @@
 # Pushes the images the cluster runs to REGISTRY and pins the manifests to what was pushed: every
 # kustomization's `images:` entry gets REGISTRY/<name> and the registry's digest of that push, so
 # `kubectl apply -k` runs exactly these bytes (a re-pushed tag cannot change them).
-#   TORCH_VARIANT=cuda make image && make mlflow-image && infra/push.sh registry.example.com/team
+#   TORCH_VARIANT=cuda make image && make mlflow-image && make serving-image && infra/push.sh registry.example.com/team
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -40,3 +40,4 @@ PY
 pin "mtst:$VERSION-cuda" mtst infra/k8s/training/kustomization.yaml infra/k8s/training/trainer-v2/kustomization.yaml
 echo "the pipeline's components: MTST_KFP_IMAGE=$PINNED mtst kfp submit ..." >&2
 pin "mtst-mlflow-server:$MLFLOW" mtst-mlflow-server infra/k8s/mlflow/kustomization.yaml
+pin "mtst-serving:$VERSION" mtst-serving infra/k8s/serving/kustomization.yaml

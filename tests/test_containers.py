@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MTST = str(Path(sys.executable).parent / "mtst")
 IMAGE = f"mtst:{__version__}-cpu"
 MLFLOW_IMAGE = "mtst-mlflow-server:3.17.2"
+SERVING_IMAGE = f"mtst-serving:{__version__}"
 BUILT = re.compile(r"built (?P<tag>\S+): (?P<mb>\d+) MB, (?P<s>\d+) s \((?P<steps>\d+) steps: (?P<ran>\d+) run, "
                    r"(?P<cached>\d+) from the cache\)")
 
@@ -54,7 +55,7 @@ def build(what: str) -> dict:
 
 @pytest.fixture(scope="module")
 def images() -> dict[str, dict]:
-    return {"mtst": build("mtst"), "mlflow": build("mlflow")}
+    return {"mtst": build("mtst"), "mlflow": build("mlflow"), "serving": build("serving")}
 
 
 def docker_run(image: str, *args: str, options: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -79,6 +80,61 @@ def test_image_runs_as_non_root_offline_with_its_data(images):
     # the MLflow server image: non-root too, and its basic-auth app is installed
     mlflow = docker_run(MLFLOW_IMAGE, "python", "-c", "import os, flask_wtf, mlflow; print(os.getuid(), mlflow.__version__)")
     assert mlflow.stdout.split() == ["10001", "3.17.2"], mlflow.stderr
+
+
+def test_serving_image_answers_as_the_model_does(images, base_model, tmp_path):
+    """infra/Dockerfile.serving's image (`make serving-image`: MLServer, no torch, non-root) started as KServe starts
+    it (`mlserver start /mnt/models`, read-only root and model volume, no capabilities) on a folder mtst.serve
+    writes, queried over the Open Inference Protocol: the same labels and probabilities as the export in .venv."""
+    from mtst.config import load_params
+    from mtst.export.backend import export_for, load_backend
+    from mtst.serve import settings as serve_settings
+
+    assert images["serving"]["tag"] == SERVING_IMAGE
+    assert docker_run(SERVING_IMAGE, "id", "-u").stdout.strip() == "10001"
+    assert docker_run(SERVING_IMAGE, "python", "-c", "import torch").returncode != 0  # the runtime needs no torch
+    model = tmp_path / "model"
+    base_model.save(model)
+    folder = tmp_path / "models"
+    shutil.copytree(export_for(model, "onnx"), folder / "export")
+    params = load_params(ROOT / "params.yaml")
+    port, grpc_port, metrics_port = free_port(), free_port(), free_port()
+    params = params.model_copy(update={"serve": params.serve.model_copy(update={
+        "port": port, "grpc_port": grpc_port, "metrics_port": metrics_port})})
+    serve_settings.write(folder, params, folder / "export")
+    sh("chmod", "-R", "a+rX", str(folder))  # the server runs as uid 10001
+    name = f"mtst-test-serving-{secrets.token_hex(4)}"
+    sh("docker", "run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp",
+       "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "-e", "HOME=/tmp", "-e", "MLSERVER_METRICS_DIR=/tmp",
+       "-v", f"{folder}:/mnt/models:ro", SERVING_IMAGE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if requests.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            running = sh("docker", "inspect", "-f", "{{.State.Running}}", name).stdout.strip() == "true"
+            if not running or time.monotonic() > deadline:
+                pytest.fail(f"the serving container is not ready:\n{sh('docker', 'logs', name, check=False).stderr[-3000:]}")
+            time.sleep(0.5)
+        texts = ["Shares in the bank fell sharply after the results.", "What a lovely, lovely day!"]
+        body = {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(texts)], "data": texts}]}
+        answer = requests.post(f"{url}/v2/models/{serve_settings.model_name(params)}/infer", json=body, timeout=60)
+        assert answer.status_code == 200, answer.text
+        outputs = {o["name"]: o for o in answer.json()["outputs"]}
+        expected = load_backend(model, "onnx").predict_proba(texts)
+        for task, labels in base_model.tasks.items():
+            proba = expected[task]
+            assert outputs[f"{task}_label"]["data"] == [labels[i] for i in proba.argmax(axis=1)]
+            assert outputs[f"{task}_probabilities"]["data"] == pytest.approx(proba.ravel().tolist(), abs=1e-5)
+        refused = requests.post(f"{url}/v2/models/{serve_settings.model_name(params)}/infer", timeout=10,
+                                json={"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [None]}]})
+        assert refused.status_code == 422, refused.text  # the limits hold in the image too
+    finally:
+        sh("docker", "rm", "-f", name, check=False)
 
 
 def test_second_build_comes_from_the_cache(images):

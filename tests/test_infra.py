@@ -4,8 +4,9 @@ against the Kubernetes JSON schemas (strict: unknown fields fail), offline; the 
 MLflow, NetworkPolicies, no credential on a command line, a bucket-scoped MinIO user, digests, read-only root
 filesystems, no service-account tokens). The training jobs (infra/k8s/training: PyTorchJob, Trainer v2
 TrainingRuntime + TrainJob) validate against the Kubeflow SDKs' models, generated from the CRDs' OpenAPI
-schemas, with their pod templates against Kubernetes'. The images themselves are built and run by
-tests/test_containers.py."""
+schemas, with their pod templates against Kubernetes'; the KServe resources (infra/k8s/serving) against KServe's
+CRD schemas (tests/helpers/kserve.py; the rest of their checks: tests/test_kserve_manifests.py). The images
+themselves are built and run by tests/test_containers.py."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from helpers import kserve
+
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "infra" / "k8s"
 BIN = Path(sys.executable).parent
-K8S_VERSION = "1.37.0"
+K8S_VERSION = kserve.K8S_VERSION
 
 
 def tool(name: str) -> str:
@@ -33,7 +36,7 @@ def tool(name: str) -> str:
     return str(path)
 
 
-DOCKERFILES = ["Dockerfile", "Dockerfile.mlflow"]
+DOCKERFILES = ["Dockerfile", "Dockerfile.mlflow", "Dockerfile.serving"]
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
@@ -167,7 +170,10 @@ def containers(pod: dict) -> list[dict]:
 def test_manifests_validate_against_kubernetes_schemas(stack):
     docs = stack["docs"]
     for doc in docs:
-        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+        if doc["apiVersion"].startswith("serving.kserve.io/"):  # a CRD kubernetes_validate does not know
+            kserve.validate(doc)
+        else:
+            kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
     assert {("Deployment", "mlflow"), ("Service", "mlflow"), ("StatefulSet", "mlflow-postgres"),
             ("Service", "mlflow-postgres"), ("Deployment", "mlflow-minio"), ("Service", "mlflow-minio"),
@@ -192,7 +198,7 @@ def test_no_example_secret_can_be_applied(tmp_path):
     proc = subprocess.run([tool("kubectl"), "kustomize", str(copy_without_secrets(tmp_path / "k8s"))],
                           capture_output=True, text=True)
     assert proc.returncode != 0 and re.search(r"secrets/\S+\.env", proc.stderr), proc.stderr
-    for manifest in K8S.rglob("*.yaml"):
+    for manifest in (m for m in K8S.rglob("*.yaml") if kserve.CRDS not in m.parents):  # (vendored schemas)
         assert not any(d and d.get("kind") == "Secret" for d in yaml.safe_load_all(manifest.read_text())), manifest
     script = tmp_path / "k8s" / "make-secrets.sh"
     subprocess.run(["bash", str(script), str(tmp_path / "k8s")], check=True, capture_output=True)
@@ -259,7 +265,11 @@ def test_hardened_pods_and_pinned_images(stack, training_docs):
         if doc["kind"] == "TrainingRuntime":
             pods += [("TrainingRuntime/node", j["template"]["spec"]["template"]["spec"])
                      for j in doc["spec"]["template"]["spec"]["replicatedJobs"]]
-    assert len(pods) >= 9
+    runtimes = {d["metadata"]["name"]: d for d in stack["docs"] if d["kind"] == "ServingRuntime"}
+    pods += [(f"InferenceService/{d['metadata']['name']}",
+              kserve.serving_pod(d, runtimes[d["spec"]["predictor"]["model"]["runtime"]]))
+             for d in stack["docs"] if d["kind"] == "InferenceService"]
+    assert len(pods) >= 9 and "InferenceService/mtst-multitask" in dict(pods)
     for name, pod in pods:
         assert pod.get("automountServiceAccountToken") is False, name
         for container in containers(pod):
@@ -284,8 +294,9 @@ def test_network_policies_let_only_the_pipeline_in(stack):
         return [peer for rule in policies[policy]["ingress"] for peer in rule["from"]]
 
     assert sources("mlflow-postgres") == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlflow"}}}]
-    assert {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in sources("mlflow-minio")} == \
-        {"mlflow", "mlflow-minio-bucket"}
+    assert {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in sources("mlflow-minio")
+            if "namespaceSelector" not in p} == {"mlflow", "mlflow-minio-bucket"}  # and the served model's pods:
+    # tests/test_kserve_manifests.py
     env_ns = yaml.safe_load((K8S / "pipeline-env" / "kustomization.yaml").read_text())["namespace"]
     outside = [p for p in sources("mlflow") if "namespaceSelector" in p]
     assert outside and all(p["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": env_ns}}

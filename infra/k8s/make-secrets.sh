@@ -21,6 +21,14 @@ find "$K8S" -path '*/secrets/*.env.example' | sort | while read -r example; do
         continue
     fi
     umask 077
+    # One file name in two secrets/ folders is one credential seen from two namespaces (minio-reader.env: the
+    # user the bucket Job creates, the Secret KServe downloads with): written once, copied.
+    twin="$(find "$K8S" -path "*/secrets/$(basename "$target")" ! -path "$target" | sort | head -n 1)"
+    if [ -n "$twin" ]; then
+        cp "$twin" "$target"
+        echo "copied  $twin to $target" >&2
+        continue
+    fi
     while IFS= read -r line; do
         case "$line" in
             MLFLOW_TRACKING_PASSWORD=) echo "MLFLOW_TRACKING_PASSWORD=$pipeline_password" ;;

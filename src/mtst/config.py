@@ -23,8 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from mtst.sections import (AugmentOp, AugmentParams, CompareParams, CurveParams, DataParams, EvaluateParams,  # noqa: F401
-                           ModelParams, PipelineParams, PrepareParams, SentimentSource, TopicSource, TrackingParams,
-                           ValidateParams)  # the sections are imported from here too (``from mtst.config import ...``)
+                           ModelParams, PipelineParams, PrepareParams, SentimentSource, ServeParams, TopicSource,
+                           TrackingParams, ValidateParams)  # the sections are imported from here too (``from mtst.config import ...``)
 from mtst.training.schema import TrainParams
 
 
@@ -68,6 +68,7 @@ class Params(BaseModel):
     augment: AugmentParams = AugmentParams()
     pipeline: PipelineParams | None = None
     curve: CurveParams = CurveParams()
+    serve: ServeParams = ServeParams()
 
     @model_validator(mode="after")
     def _plan(self) -> "Params":

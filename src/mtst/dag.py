@@ -43,6 +43,7 @@ class Layout:
     curve_root: str = "artifacts/curve"
     kfp_package: str = "artifacts/kfp/pipeline.yaml"
     kfp_local_root: str = "artifacts/kfp-local"
+    serving_root: str = "artifacts/serving"
 
     def train(self, variant: str) -> str:
         """A variant's training folder (model/, history.jsonl, train_summary.json)."""
@@ -54,6 +55,10 @@ class Layout:
     def metrics(self, variant: str) -> str:
         """The variant's DVC metrics file."""
         return f"{self.metrics_root}/{_component(variant)}.json"
+
+    def serving(self, name: str) -> str:
+        """``mtst serve``'s MLServer folder for the served model ``name`` (settings, the verified registered files)."""
+        return f"{self.serving_root}/{checked(name, 'served model name')}"
 
 
 def _component(variant: str) -> str:

@@ -49,6 +49,9 @@ class Environment(BaseModel):
     pipeline_id: str | None = None
     """Names the pipeline run whose MLflow parent run groups this process's runs (by default git commit + data
     hash + params hash)."""
+    serving_venv: Path = Path(".venv-serving")
+    """The virtual environment ``mtst serve`` runs MLServer from (``make serving-setup`` makes it; its own lock,
+    no torch)."""
 
     @field_validator("max_file_bytes", mode="before")
     @classmethod

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mtst.backends import BackendName
+from mtst.backends import TABLE, BackendName, backend_named
 from mtst.names import VariantName
 from mtst.tasks import TASK_NAMES
 
@@ -216,4 +216,32 @@ class CurveParams(Section):
             raise ValueError(f"curve.sizes must be positive row counts or null (all): {self.sizes}")
         if any(scale <= 0 for scale in self.lr_scales):
             raise ValueError(f"curve.lr_scales must be positive: {self.lr_scales}")
+        return self
+
+
+class ServeParams(Section):
+    """``mtst serve``: the model over the Open Inference Protocol (MLServer, ``mtst.serve``). The longest text it
+    answers is ``validate.max_chars``, the same rule the data are held to: a text the data could not hold is
+    outside what the model was trained and validated on."""
+
+    host: str = Field("127.0.0.1", description="address to listen on; loopback unless you mean to expose it")
+    port: int = Field(8080, ge=1, le=65535, description="HTTP (REST) port")
+    grpc_port: int = Field(8081, ge=1, le=65535, description="gRPC port (MLServer always serves both)")
+    metrics_port: int = Field(8082, ge=1, le=65535, description="Prometheus metrics port (/metrics)")
+    backend: BackendName = Field("onnx", description="what runs the model (an export backend: the serving "
+                                 "runtime has no torch); the model is exported for it on first use")
+    threads: int | None = Field(None, ge=1, description="cores the runtime computes on; null: every core of the node")
+    max_batch_size: int = Field(32, ge=1, description="adaptive batching: most requests merged into one model call "
+                                "(1: no batching)")
+    max_batch_time_ms: float = Field(10.0, ge=0, description="adaptive batching: longest a request waits for others "
+                                     "to join its batch")
+    max_rows: int = Field(64, ge=1, description="most texts in one request (413 above)")
+    max_body_bytes: int = Field(1 << 21, ge=1024, description="largest request body in bytes (413 above, refused "
+                                "before it is read)")
+
+    @model_validator(mode="after")
+    def _export_backend(self) -> ServeParams:
+        if backend_named(self.backend).export is None:
+            exports = ", ".join(b.name for b in TABLE if b.export is not None)
+            raise ValueError(f"backend {self.backend!r} runs the torch model; serving runs an export ({exports})")
         return self

@@ -17,11 +17,12 @@ from mtst.cli.experiment import compare, evaluate, train, ui
 from mtst.cli.inference import embed, export, predict
 from mtst.cli.kfp import kfp_app
 from mtst.cli.params import params_app
+from mtst.cli.serve import serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 for _name, _command in (("train", train), ("embed", embed), ("validate", validate), ("augment", augment),
-                        ("evaluate", evaluate), ("compare", compare), ("predict", predict), ("export", export),
-                        ("curve", curve), ("ui", ui)):
+                        ("evaluate", evaluate), ("compare", compare), ("predict", predict), ("serve", serve),
+                        ("export", export), ("curve", curve), ("ui", ui)):
     app.command(_name)(_command)
 app.add_typer(data_app, name="data")
 app.add_typer(params_app, name="params")
