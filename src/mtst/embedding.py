@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from mtst.data.files import DataFileError, read_table, read_text
-from mtst.io import atomic_path, write_jsonl
+from mtst.io import atomic_path, first_json_row, write_jsonl
 from mtst.model.encoder import default_encoder_path
 from mtst.model.multitask import CONFIG_FILE, MultiTaskSentenceTransformer
 
@@ -38,14 +37,7 @@ def read_sentences(path: str | Path) -> list[str]:
 def written_by_embed(path: Path) -> bool:
     """Whether ``path`` is a JSONL file ``mtst embed`` wrote (its first line: ``text`` and ``embedding`` only).
     A ``.npy`` array carries no mark of its writer, so replacing one takes ``--force``."""
-    if path.suffix not in {".jsonl", ".ndjson"} or path.is_symlink() or not path.is_file():
-        return False
-    with path.open("rb") as fh:
-        first = fh.readline(1 << 20)
-    try:
-        row = json.loads(first)
-    except ValueError:
-        return False
+    row = first_json_row(path) if path.suffix in {".jsonl", ".ndjson"} else None
     return isinstance(row, dict) and set(row) == {"text", "embedding"}
 
 

@@ -250,6 +250,20 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def first_json_row(path: str | Path) -> Any:
+    """The first line of the regular file ``path`` as JSON (read at most 1 MiB of it), or None: how a JSONL file
+    that mtst wrote is told from the user's own (``mtst predict -o`` / ``mtst embed -o``) without reading it all."""
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        return None
+    with path.open("rb") as fh:
+        first = fh.readline(1 << 20)
+    try:
+        return json.loads(first)
+    except ValueError:
+        return None
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -15,7 +15,6 @@ downloaded once, checked against the digest recorded when it was registered and 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from mtst.data.files import DataFileError, load
 from mtst.export.errors import ModelNotFoundError
 from mtst.export.backend import load_backend
 from mtst.export.layout import is_export
-from mtst.io import write_jsonl
+from mtst.io import first_json_row, write_jsonl
 from mtst.serving import frame_to_records, predict_frame
 
 URI_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
@@ -128,15 +127,7 @@ def written_by_predict(path: str | Path) -> bool:
     """Whether ``path`` is a file ``mtst predict`` wrote, known by its first line: row 1, its text and the model
     that answered. The rows are the record (no sidecar file, no header line: the output stays one JSON line per
     input row)."""
-    path = Path(path)
-    if path.is_symlink() or not path.is_file():
-        return False
-    with path.open("rb") as fh:
-        first = fh.readline(1 << 20)
-    try:
-        row = json.loads(first)
-    except ValueError:
-        return False
+    row = first_json_row(path)
     return (isinstance(row, dict) and row.get("row") == 1 and isinstance(row.get("text"), str)
             and isinstance(row.get("model"), str))
 

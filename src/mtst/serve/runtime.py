@@ -25,9 +25,8 @@ from mlserver.types import (InferenceRequest, InferenceResponse, MetadataModelRe
 from mlserver.utils import get_model_uri
 
 from mtst.serve.limits import INPUT, Limits, RequestRefused, texts_of
+from mtst.serve.protocol import BATCH_ROWS, LABEL, PROBABILITIES
 
-LABEL, PROBABILITIES = "_label", "_probabilities"
-BATCH_ROWS = "mtst_batch_rows"
 """The Prometheus histogram of texts per model call (a merged batch): how much adaptive batching merges."""
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
