@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import requests
+from helpers.server_process import ServerProcess
 
 
 def free_port() -> int:
@@ -24,15 +22,16 @@ def closed_port() -> int:
     return free_port()
 
 
-class MlflowServer:
+class MlflowServer(ServerProcess):
     """``port``: a fixed one, e.g. the port of a killed server, to bring "the same server" back on its store."""
 
+    what = "mlflow server"
+
     def __init__(self, root: Path, port: int | None = None) -> None:
+        super().__init__(Path(root) / "server.log")
         self.root = Path(root)
         self.port = port or free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
-        self.log_path = self.root / "server.log"
-        self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 90) -> MlflowServer:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -42,34 +41,8 @@ class MlflowServer:
                    "--backend-store-uri", f"sqlite:///{self.root / 'mlflow.db'}",
                    "--artifacts-destination", str(self.root / "artifacts"),
                    "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if requests.get(f"{self.uri}/health", timeout=2).status_code == 200:
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        self.stop()
-        raise TimeoutError(f"mlflow server not healthy after {timeout} s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:]) if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        """Stop the server's own process group (the server and the uvicorn worker it started)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
+        self.launch(command, env, f"{self.uri}/health", timeout, poll=0.3)
+        return self
 
     def kill(self) -> None:
         """Lose the server: SIGKILL its process group, no shutdown (what a crashed or unplugged host looks like)."""

@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +18,7 @@ import pytest
 import requests
 
 from helpers.mlflow_server import free_port
+from helpers.server_process import ServerProcess
 
 
 def require_serving_venv() -> Path:
@@ -40,16 +38,17 @@ def infer_body(texts: list[Any], **tensor: Any) -> dict[str, Any]:
     return {"inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(texts)], "data": texts, **tensor}]}
 
 
-class ServedModel:
+class ServedModel(ServerProcess):
     """``mtst serve --model MODEL`` in its own process group; ``params``: the params.yaml it reads."""
 
+    what, tail_lines, grace = "mtst serve", 40, 20.0
+
     def __init__(self, root: Path, model: str, params: Path, env: dict[str, str] | None = None) -> None:
+        super().__init__(Path(root) / "serve.log")
         self.root, self.model, self.params = Path(root), model, params
         self.port, self.grpc_port, self.metrics_port = free_port(), free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = self.root / "serve.log"
         self.env = {**os.environ, **(env or {})}
-        self.proc: subprocess.Popen[bytes] | None = None
         self.name = ""
 
     def start(self, timeout: float = 180) -> ServedModel:
@@ -57,25 +56,9 @@ class ServedModel:
         command = [str(Path(sys.executable).with_name("mtst")), "serve", "--model", self.model,
                    "--params", str(self.params), "--out", str(self.root / "serving"), "--port", str(self.port),
                    "--grpc-port", str(self.grpc_port), "--metrics-port", str(self.metrics_port)]
-        log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env,
-                                     start_new_session=True)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mtst serve exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                if requests.get(f"{self.url}/v2/health/ready", timeout=2).status_code == 200:
-                    self.name = re.search(r"/v2/models/([^/\s]+)", self.log_path.read_text()).group(1)
-                    return self
-            except requests.RequestException:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise TimeoutError(f"mtst serve not ready after {timeout} s:\n{self.log_tail()}")
-
-    def log_tail(self, n: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:]) if self.log_path.exists() else ""
+        self.launch(command, self.env, f"{self.url}/v2/health/ready", timeout, poll=0.5)
+        self.name = re.search(r"/v2/models/([^/\s]+)", self.log_path.read_text()).group(1)
+        return self
 
     def infer(self, body: Any, **kwargs: Any) -> requests.Response:
         data = body if isinstance(body, (bytes, str)) else json.dumps(body)
@@ -85,12 +68,3 @@ class ServedModel:
     def metrics(self) -> str:
         return requests.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=10).text
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=5)
