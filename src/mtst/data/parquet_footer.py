@@ -114,6 +114,13 @@ class _Walker:
             self._count_one()
             yield header & 0x0F
 
+    def structs(self, depth: int, what: str, visit: Callable[[int], None]) -> None:
+        """A list of structs: ``visit`` reads each one (at ``depth + 1``); any other element is a malformed ``what``."""
+        for kind in self.items():
+            if kind != _STRUCT:
+                raise FooterError(f"the footer's {what} is missing or malformed")
+            visit(depth + 1)
+
     def fields(self) -> Iterator[tuple[int, int]]:
         """A struct's fields as (field id, type); the caller reads or skips each value."""
         last = 0
@@ -239,19 +246,13 @@ def _walk(walker: _Walker) -> Footer:
         _required(walker.struct(depth, {3: (_STRUCT, metadata)}), 3, "column metadata")
 
     def columns(depth: int) -> None:
-        for kind in walker.items():
-            if kind != _STRUCT:
-                raise FooterError("the footer's column metadata is missing or malformed")
-            column(depth + 1)
+        walker.structs(depth, "column metadata", column)
 
     def group(depth: int) -> None:
         _required(walker.struct(depth, {1: (_LIST, columns)}), 1, "column chunks")
 
     def groups(depth: int) -> None:
-        for kind in walker.items():
-            if kind != _STRUCT:
-                raise FooterError("the footer's column chunks is missing or malformed")
-            group(depth + 1)
+        walker.structs(depth, "column chunks", group)
 
     _required(walker.struct(0, {3: (6, num_rows), 4: (_LIST, groups)}), 3, "row count")
     return footer
